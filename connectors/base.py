@@ -1,0 +1,456 @@
+"""The evidence connector contract: ``Evidence`` and ``BaseConnector``.
+
+``BaseConnector`` gives every evidence source one shared httpx client, retries built on
+tenacity, a per-connector circuit breaker, a per-host rate limiter, a TTL cache,
+credential lookup and provenance recording, so a connector only maps its API.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import json
+import os
+from abc import ABC, abstractmethod
+from collections.abc import Awaitable, Callable, Hashable, Mapping
+from dataclasses import asdict, dataclass, field, fields
+from datetime import UTC, datetime
+from typing import Any, ClassVar, Literal, TypeVar
+from urllib.parse import urlsplit
+
+import httpx
+
+from connectors.cache import TTLCache
+from connectors.credentials import CredentialProvider, get_credential_provider
+from connectors.exceptions import (
+    ConnectorAuthError,
+    ConnectorParseError,
+    ConnectorValidationError,
+    error_from_response,
+    is_retryable_error,
+)
+from connectors.provenance import ProvenanceManager, ProvenanceRecord, SourceType
+from connectors.redact import get_logger, register_secret
+from connectors.resilience import CircuitBreaker, get_circuit_breaker, get_rate_limiter, retry_async
+
+__version__ = "0.1.0"
+T = TypeVar("T")
+log = get_logger(__name__)
+
+_HASHED_FIELDS = ("source_type", "source_id", "title", "content", "url", "author", "created_at")
+
+
+@dataclass
+class Evidence:
+    """One piece of evidence, with the reliability indicators debates weigh it by."""
+
+    id: str
+    source_type: SourceType
+    source_id: str  # URL, file path, etc.
+    content: str
+    title: str = ""
+
+    # Metadata
+    created_at: str | None = None
+    author: str | None = None
+    url: str | None = None
+
+    # Reliability indicators
+    confidence: float = 0.5
+    freshness: float = 1.0
+    authority: float = 0.5
+    metadata: dict = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        for name in ("confidence", "freshness", "authority"):
+            value = getattr(self, name)
+            if not isinstance(value, int | float) or not 0.0 <= value <= 1.0:
+                raise ValueError(f"Evidence.{name} must be a number in [0, 1], got {value!r} for {self.id}")
+
+    @property
+    def reliability_score(self) -> float:
+        """Combined reliability score."""
+        return 0.4 * self.confidence + 0.3 * self.freshness + 0.3 * self.authority
+
+    @property
+    def content_hash(self) -> str:
+        """SHA-256 of what the item says (not of its scores, which drift with time)."""
+        payload = [str(getattr(self, name) or "") for name in _HASHED_FIELDS]
+        return hashlib.sha256(json.dumps(payload, ensure_ascii=False).encode()).hexdigest()
+
+    def to_dict(self) -> dict[str, Any]:
+        """A JSON-ready dict, with the derived reliability score and content hash."""
+        data = asdict(self)
+        data["source_type"] = str(self.source_type)
+        data["reliability_score"] = self.reliability_score
+        data["content_hash"] = self.content_hash
+        return data
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> Evidence:
+        """Rebuild from :meth:`to_dict` output (derived keys are ignored)."""
+        names = {f.name for f in fields(cls)}
+        kwargs = {k: v for k, v in data.items() if k in names}
+        kwargs["source_type"] = SourceType(kwargs["source_type"])
+        kwargs["metadata"] = dict(kwargs.get("metadata") or {})
+        return cls(**kwargs)
+
+
+def evidence_id(source: str, source_id: object) -> str:
+    """The stable, source-scoped id of an item: ``"<source>:<source id>"``."""
+    return f"{source}:{source_id}"
+
+
+class PaginationGuard:
+    """Ends pagination with an error when a cursor, page or URL repeats (never loops)."""
+
+    def __init__(self, connector: str, operation: str, max_pages: int = 100_000) -> None:
+        self.connector, self.operation, self.max_pages = connector, operation, max_pages
+        self._seen: set[Hashable] = set()
+
+    def check(self, token: Hashable) -> None:
+        """Register the next page's cursor; raise :class:`ConnectorParseError` if it was seen before."""
+        if token in self._seen:
+            raise ConnectorParseError(
+                f"{self.operation}: the API returned cursor/page {token!r} twice; stopping instead of looping",
+                connector=self.connector,
+            )
+        if len(self._seen) >= self.max_pages:
+            raise ConnectorParseError(
+                f"{self.operation}: more than {self.max_pages} pages; stopping", connector=self.connector
+            )
+        self._seen.add(token)
+
+
+def split_window(since: datetime, until: datetime) -> tuple[tuple[datetime, datetime], tuple[datetime, datetime]]:
+    """Halve a time window (used when an API caps results per query)."""
+    middle = since + (until - since) / 2
+    return (since, middle), (middle, until)
+
+
+def to_utc(moment: datetime | None) -> datetime | None:
+    """An aware UTC datetime (naive input is taken as UTC)."""
+    if moment is None:
+        return None
+    return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
+
+
+class _LoopBound:
+    """The httpx client and concurrency gate of one event loop (neither may cross loops)."""
+
+    def __init__(self, loop: asyncio.AbstractEventLoop | None, client: httpx.AsyncClient, concurrency: int) -> None:
+        self.loop = loop
+        self.client = client
+        self.gate = asyncio.Semaphore(concurrency)
+
+
+class BaseConnector(ABC):
+    """Base of every evidence connector (the guide's interface, plus base_url and provenance).
+
+    Subclasses set ``DEFAULT_BASE_URL``, ``ENV_NAME`` (``ARAGORA_<ENV_NAME>_BASE_URL``
+    overrides the base URL), ``CREDENTIALS`` (keyword -> env var), ``REQUIRED_CREDENTIALS``
+    and ``RATE_LIMIT`` (requests, per seconds), and implement ``search`` and ``fetch``.
+    """
+
+    VERSION: ClassVar[str] = __version__
+    DEFAULT_BASE_URL: ClassVar[str | None] = None
+    ENV_NAME: ClassVar[str | None] = None
+    CREDENTIALS: ClassVar[dict[str, str]] = {}
+    REQUIRED_CREDENTIALS: ClassVar[tuple[str, ...]] = ()
+    RATE_LIMIT: ClassVar[tuple[float, float] | None] = None
+
+    def __init__(
+        self,
+        *,
+        provenance: ProvenanceManager | None = None,
+        base_url: str | None = None,
+        credential_provider: CredentialProvider | None = None,
+        max_retries: int = 3,
+        base_delay: float = 1.0,
+        max_delay: float = 30.0,
+        timeout: float = 30.0,
+        enable_circuit_breaker: bool = True,
+        circuit_failure_threshold: int = 5,
+        circuit_cooldown_seconds: float = 60.0,
+        circuit_half_open_max_calls: int = 1,
+        circuit_success_threshold: int = 1,
+        max_cache_entries: int = 500,
+        cache_ttl_seconds: float = 3600.0,
+        rate_limit: tuple[float, float] | None = None,
+        max_concurrency: int = 8,
+        user_agent: str | None = None,
+        retry_parse_errors: bool = False,
+        transport: httpx.AsyncBaseTransport | None = None,
+    ) -> None:
+        self.provenance = provenance
+        self._credential_provider = credential_provider
+        self._credentials: dict[str, str | None] = {}
+        env_url = os.environ.get(f"ARAGORA_{self.ENV_NAME}_BASE_URL") if self.ENV_NAME else None
+        self.base_url = (base_url or env_url or self.DEFAULT_BASE_URL or "").rstrip("/") or None
+        self.max_retries = max_retries
+        self.base_delay = base_delay
+        self.max_delay = max_delay
+        self.timeout = timeout
+        self.enable_circuit_breaker = enable_circuit_breaker
+        self._breaker_config = {
+            "failure_threshold": circuit_failure_threshold,
+            "cooldown_seconds": circuit_cooldown_seconds,
+            "half_open_max_calls": circuit_half_open_max_calls,
+            "success_threshold": circuit_success_threshold,
+        }
+        self._cache: TTLCache[Any] = TTLCache(max_cache_entries, cache_ttl_seconds)
+        self.rate_limit = rate_limit if rate_limit is not None else self.RATE_LIMIT
+        self.max_concurrency = max_concurrency
+        self._user_agent = user_agent
+        self.retry_parse_errors = retry_parse_errors
+        self._transport = transport
+        self._bound: _LoopBound | None = None
+
+    # --- identity -----------------------------------------------------------------------
+    @property
+    @abstractmethod
+    def name(self) -> str:
+        """Human-readable connector name."""
+
+    @property
+    @abstractmethod
+    def source_type(self) -> SourceType:
+        """The kind of source this connector reads."""
+
+    @property
+    def is_available(self) -> bool:
+        """Whether the optional dependencies this connector needs are importable."""
+        return True
+
+    @property
+    def is_configured(self) -> bool:
+        """Whether every required credential is present."""
+        return not self.missing_credentials()
+
+    @property
+    def user_agent(self) -> str:
+        """The descriptive User-Agent sent with every request."""
+        return self._user_agent or f"aragora-pipelines/{__version__} ({self.name} evidence connector)"
+
+    @abstractmethod
+    async def search(self, query: str, limit: int = 10, **kwargs: Any) -> list[Evidence]:
+        """Search for evidence matching ``query`` (``since``/``until`` restrict the time window)."""
+
+    @abstractmethod
+    async def fetch(self, evidence_id: str) -> Evidence | None:
+        """Fetch one piece of evidence by its id."""
+
+    # --- credentials --------------------------------------------------------------------
+    def _credential(self, keyword: str, explicit: str | None = None) -> str | None:
+        """Resolve a credential: the explicit value, else its env var through the credential provider."""
+        if explicit:
+            register_secret(explicit)
+            value: str | None = explicit
+        else:
+            env_name = self.CREDENTIALS.get(keyword)
+            provider = self._credential_provider or get_credential_provider()
+            value = provider.get(env_name) if env_name else None
+        self._credentials[keyword] = value
+        return value
+
+    def missing_credentials(self) -> list[str]:
+        """Env var names of the required credentials that are not set."""
+        return [
+            self.CREDENTIALS.get(kw, kw.upper()) for kw in self.REQUIRED_CREDENTIALS if not self._credentials.get(kw)
+        ]
+
+    def require_configured(self) -> None:
+        """Raise :class:`ConnectorAuthError` naming the env vars to set, before any request."""
+        missing = self.missing_credentials()
+        if missing:
+            raise ConnectorAuthError(
+                f"{self.name} is not configured: set {', '.join(missing)} (environment or credential provider)",
+                connector=self.name,
+            )
+
+    # --- HTTP ---------------------------------------------------------------------------
+    def _make_client(self) -> httpx.AsyncClient:
+        return httpx.AsyncClient(
+            base_url=self.base_url or "",
+            headers={"User-Agent": self.user_agent, **self._default_headers()},
+            timeout=self.timeout,
+            transport=self._transport,
+            follow_redirects=False,
+        )
+
+    def _default_headers(self) -> dict[str, str]:
+        """Headers every request carries (auth goes here in subclasses)."""
+        return {}
+
+    def _bound_state(self) -> _LoopBound:
+        try:
+            loop: asyncio.AbstractEventLoop | None = asyncio.get_running_loop()
+        except RuntimeError:
+            loop = None
+        if self._bound is None or (loop is not None and self._bound.loop not in (loop, None)):
+            self._bound = _LoopBound(loop, self._make_client(), self.max_concurrency)
+        elif self._bound.loop is None and loop is not None:
+            self._bound.loop = loop
+        return self._bound
+
+    @property
+    def client(self) -> httpx.AsyncClient:
+        """The connector's shared httpx client, opened lazily (one per event loop)."""
+        return self._bound_state().client
+
+    @property
+    def _client(self) -> httpx.AsyncClient:
+        return self.client
+
+    @property
+    def breaker(self) -> CircuitBreaker | None:
+        """The named circuit breaker shared by every instance talking to the same host."""
+        if not self.enable_circuit_breaker:
+            return None
+        return get_circuit_breaker(f"{self.name}@{self._host}", **self._breaker_config)
+
+    @property
+    def _host(self) -> str:
+        return urlsplit(self.base_url or "").netloc or "local"
+
+    async def _throttle(self) -> None:
+        if self.rate_limit:
+            rate, period = self.rate_limit
+            await get_rate_limiter(f"{self._host}|{rate}/{period}", rate, period).acquire()
+
+    async def _request_with_retry(self, request_func: Callable[[], Awaitable[T]], operation: str = "request") -> T:
+        """Run ``request_func`` under the rate limiter, breaker and retry policy, mapping errors."""
+        self.require_configured()
+        state = self._bound_state()
+
+        async def one_attempt() -> T:
+            await self._throttle()
+            async with state.gate:
+                return await request_func()
+
+        retry_on = is_retryable_error
+        if self.retry_parse_errors:
+            def retry_on(exc: BaseException) -> bool:
+                return is_retryable_error(exc) or isinstance(exc, ConnectorParseError)
+
+        return await retry_async(
+            one_attempt,
+            operation=operation,
+            connector=self.name,
+            max_retries=self.max_retries,
+            base_delay=self.base_delay,
+            max_delay=self.max_delay,
+            breaker=self.breaker,
+            retry_on=retry_on,
+        )
+
+    async def _request(
+        self,
+        method: str,
+        url: str,
+        *,
+        params: Mapping[str, Any] | None = None,
+        json_body: Any = None,
+        data: Mapping[str, Any] | None = None,
+        files: Any = None,
+        headers: Mapping[str, str] | None = None,
+        operation: str | None = None,
+        parse: Literal["json", "text", "bytes", "response"] = "json",
+    ) -> Any:
+        """One HTTP call through :meth:`_request_with_retry`; errors mapped, body parsed as asked."""
+        op = operation or f"{method} {url.split('?')[0]}"
+
+        async def call() -> Any:
+            response = await self.client.request(
+                method, url, params=params, json=json_body, data=data, files=files, headers=headers
+            )
+            if response.status_code >= 400:
+                raise error_from_response(response, self.name)
+            if parse == "response":
+                return response
+            if parse == "bytes":
+                return response.content
+            if parse == "text":
+                return response.text
+            try:
+                return response.json()
+            except ValueError as exc:
+                raise ConnectorParseError(
+                    f"{op}: response is not valid JSON ({exc.__class__.__name__}: {str(exc)[:80]})",
+                    connector=self.name,
+                ) from None
+
+        return await self._request_with_retry(call, op)
+
+    async def _get_json(self, url: str, params: Mapping[str, Any] | None = None, **kwargs: Any) -> Any:
+        """GET ``url`` and return its JSON body."""
+        return await self._request("GET", url, params=params, **kwargs)
+
+    async def close(self) -> None:
+        """Close the shared client (safe to call more than once)."""
+        bound, self._bound = self._bound, None
+        if bound is not None:
+            try:
+                await bound.client.aclose()
+            except RuntimeError:  # the loop that owned its connections is gone
+                log.debug("%s: client closed after its event loop ended", self.name)
+
+    async def __aenter__(self: T) -> T:
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.close()
+
+    # --- cache ----------------------------------------------------------------------------
+    def _cache_get(self, key: Hashable) -> Any:
+        return self._cache.get(key)
+
+    def _cache_put(self, key: Hashable, value: Any) -> None:
+        self._cache.put(key, value)
+
+    def _cache_stats(self) -> dict[str, Any]:
+        return self._cache.stats()
+
+    def get_cache_stats(self) -> dict[str, Any]:
+        """Cache statistics: entries, hits, misses, evictions, expired, max_entries, ttl_seconds."""
+        return self._cache_stats()
+
+    # --- provenance and health ------------------------------------------------------------
+    async def search_and_record(
+        self, query: str, claim_id: str | None = None, limit: int = 10, **kwargs: Any
+    ) -> list[tuple[Evidence, ProvenanceRecord | None]]:
+        """Search, then record each result in the provenance chain (and cite it for ``claim_id``)."""
+        results = await self.search(query, limit=limit, **kwargs)
+        out: list[tuple[Evidence, ProvenanceRecord | None]] = []
+        for evidence in results:
+            record = None
+            if self.provenance is not None:
+                record = self.provenance.record_evidence(
+                    evidence,
+                    connector=self.name,
+                    connector_version=self.VERSION,
+                    claim_id=claim_id,
+                    metadata={"query": query},
+                )
+            out.append((evidence, record))
+        return out
+
+    async def health_check(self) -> dict[str, Any]:
+        """Availability, configuration, breaker state and cache stats (no request is sent)."""
+        breaker = self.breaker
+        state = breaker.state.value if breaker else "disabled"
+        return {
+            "name": self.name,
+            "available": self.is_available,
+            "configured": self.is_configured,
+            "missing_credentials": self.missing_credentials(),
+            "base_url": self.base_url,
+            "circuit_state": state,
+            "healthy": self.is_available and self.is_configured and state != "open",
+            "cache": self._cache_stats(),
+        }
+
+    def _check_limit(self, limit: int) -> int:
+        if not isinstance(limit, int) or limit < 1:
+            raise ConnectorValidationError(f"limit must be a positive integer, got {limit!r}", connector=self.name)
+        return limit

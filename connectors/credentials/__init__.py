@@ -1,0 +1,56 @@
+"""Credential providers: environment, AWS Secrets Manager, chained and cached.
+
+Every value a provider hands out is registered for redaction, so it can never show up
+in an error, a log line, Dagster metadata or a stored row.
+"""
+
+from __future__ import annotations
+
+import os
+
+from connectors.credentials.aws import AWSSecretsManagerProvider
+from connectors.credentials.base import CredentialProvider
+from connectors.credentials.cached import CachedCredentialProvider
+from connectors.credentials.chained import ChainedCredentialProvider
+from connectors.credentials.env import EnvCredentialProvider
+from connectors.exceptions import ConnectorValidationError
+
+__all__ = [
+    "AWSSecretsManagerProvider",
+    "CachedCredentialProvider",
+    "ChainedCredentialProvider",
+    "CredentialProvider",
+    "EnvCredentialProvider",
+    "get_credential_provider",
+]
+
+
+def _aws_from_env() -> CredentialProvider:
+    secret_name = os.environ.get("ARAGORA_AWS_SECRET_NAME")
+    if not secret_name:
+        raise ConnectorValidationError(
+            "ARAGORA_CREDENTIAL_PROVIDER asks for AWS Secrets Manager but ARAGORA_AWS_SECRET_NAME is not set; "
+            "set it to the secret's name (and AWS_REGION or ARAGORA_AWS_REGION)."
+        )
+    region = os.environ.get("ARAGORA_AWS_REGION") or os.environ.get("AWS_REGION") or os.environ.get(
+        "AWS_DEFAULT_REGION"
+    )
+    ttl = float(os.environ.get("ARAGORA_CREDENTIAL_CACHE_TTL", "300"))
+    return CachedCredentialProvider(AWSSecretsManagerProvider(secret_name, region=region), ttl=ttl)
+
+
+def get_credential_provider() -> CredentialProvider:
+    """The provider chosen by ``ARAGORA_CREDENTIAL_PROVIDER``: ``env`` (default), ``aws`` or ``chained``.
+
+    ``chained`` reads the environment first, then AWS Secrets Manager.
+    """
+    kind = os.environ.get("ARAGORA_CREDENTIAL_PROVIDER", "env").strip().lower() or "env"
+    if kind == "env":
+        return EnvCredentialProvider()
+    if kind == "aws":
+        return _aws_from_env()
+    if kind == "chained":
+        return ChainedCredentialProvider([EnvCredentialProvider(), _aws_from_env()])
+    raise ConnectorValidationError(
+        f"ARAGORA_CREDENTIAL_PROVIDER={kind!r} is not known; use one of: env, aws, chained."
+    )

@@ -1,0 +1,280 @@
+"""Circuit breakers, the tenacity-based retry loop, and per-host rate limiting.
+
+The breaker has a real half-open state: after the cooldown only a bounded number of
+trial calls pass; a trial failure reopens it and enough trial successes close it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+import time
+from collections.abc import Awaitable, Callable
+from enum import StrEnum
+from typing import Any, TypeVar
+
+from tenacity import AsyncRetrying, RetryCallState, retry_if_exception, stop_after_attempt
+from tenacity.wait import wait_exponential_jitter
+
+from connectors.exceptions import ConnectorCircuitOpenError, get_retry_delay, is_retryable_error, map_exception
+from connectors.redact import get_logger
+
+T = TypeVar("T")
+Clock = Callable[[], float]
+log = get_logger(__name__)
+
+
+class CircuitState(StrEnum):
+    """The three states of a circuit breaker."""
+
+    CLOSED = "closed"
+    OPEN = "open"
+    HALF_OPEN = "half_open"
+
+
+class CircuitBreaker:
+    """Thread-safe breaker: closed -> open after N consecutive failures -> half-open -> closed."""
+
+    def __init__(
+        self,
+        name: str,
+        failure_threshold: int = 5,
+        cooldown_seconds: float = 60.0,
+        half_open_max_calls: int = 1,
+        success_threshold: int = 1,
+        clock: Clock = time.monotonic,
+    ) -> None:
+        if failure_threshold < 1 or half_open_max_calls < 1 or success_threshold < 1:
+            raise ValueError("failure_threshold, half_open_max_calls and success_threshold must be >= 1")
+        self.name = name
+        self.failure_threshold = failure_threshold
+        self.cooldown_seconds = cooldown_seconds
+        self.half_open_max_calls = half_open_max_calls
+        self.success_threshold = success_threshold
+        self._clock = clock
+        self._lock = threading.RLock()
+        self._state = CircuitState.CLOSED
+        self._failures = 0
+        self._opened_at = 0.0
+        self._trials_in_flight = 0
+        self._trial_successes = 0
+        self._last_trial_at = 0.0
+
+    def _refresh(self) -> None:
+        if self._state is CircuitState.OPEN and self._clock() - self._opened_at >= self.cooldown_seconds:
+            self._state = CircuitState.HALF_OPEN
+            self._trials_in_flight = 0
+            self._trial_successes = 0
+
+    @property
+    def state(self) -> CircuitState:
+        """The current state, moving open -> half-open once the cooldown has passed."""
+        with self._lock:
+            self._refresh()
+            return self._state
+
+    @property
+    def failures(self) -> int:
+        """Consecutive failures counted while closed."""
+        return self._failures
+
+    def can_proceed(self) -> bool:
+        """Whether a call may go ahead now; in half-open this admits (and counts) a trial call."""
+        with self._lock:
+            self._refresh()
+            if self._state is CircuitState.CLOSED:
+                return True
+            if self._state is CircuitState.OPEN:
+                return False
+            now = self._clock()
+            # A trial that never reported back must not wedge the breaker forever.
+            if self._trials_in_flight and now - self._last_trial_at >= self.cooldown_seconds:
+                self._trials_in_flight = 0
+            if self._trials_in_flight < self.half_open_max_calls:
+                self._trials_in_flight += 1
+                self._last_trial_at = now
+                return True
+            return False
+
+    def record_success(self) -> None:
+        """Count a success: resets failures when closed; closes after enough half-open trials."""
+        with self._lock:
+            self._refresh()
+            if self._state is CircuitState.HALF_OPEN:
+                self._trials_in_flight = max(0, self._trials_in_flight - 1)
+                self._trial_successes += 1
+                if self._trial_successes >= self.success_threshold:
+                    self._close()
+            else:
+                self._failures = 0
+
+    def record_failure(self) -> None:
+        """Count a failure: opens after the threshold when closed, reopens at once when half-open."""
+        with self._lock:
+            self._refresh()
+            if self._state is CircuitState.HALF_OPEN:
+                self._open()
+            elif self._state is CircuitState.CLOSED:
+                self._failures += 1
+                if self._failures >= self.failure_threshold:
+                    self._open()
+
+    def cooldown_remaining(self) -> float:
+        """Seconds until an open breaker lets a trial call through (0 when not open)."""
+        with self._lock:
+            self._refresh()
+            if self._state is not CircuitState.OPEN:
+                return 0.0
+            return max(0.0, self.cooldown_seconds - (self._clock() - self._opened_at))
+
+    def reset(self) -> None:
+        """Force the breaker closed (operators and tests)."""
+        with self._lock:
+            self._close()
+
+    def _open(self) -> None:
+        self._state = CircuitState.OPEN
+        self._opened_at = self._clock()
+        self._trials_in_flight = 0
+        self._trial_successes = 0
+        log.warning("circuit %s opened for %.1fs", self.name, self.cooldown_seconds)
+
+    def _close(self) -> None:
+        self._state = CircuitState.CLOSED
+        self._failures = 0
+        self._trials_in_flight = 0
+        self._trial_successes = 0
+
+    def __repr__(self) -> str:
+        return f"CircuitBreaker({self.name!r}, state={self.state.value}, failures={self._failures})"
+
+
+_breakers: dict[str, CircuitBreaker] = {}
+_breakers_lock = threading.Lock()
+
+
+def get_circuit_breaker(name: str, **config: Any) -> CircuitBreaker:
+    """The process-wide breaker called ``name``; ``config`` applies when it is first created."""
+    with _breakers_lock:
+        breaker = _breakers.get(name)
+        if breaker is None:
+            breaker = _breakers[name] = CircuitBreaker(name, **config)
+        return breaker
+
+
+def reset_circuit_breakers() -> None:
+    """Forget every named breaker (a fresh process state, for tests and long-lived workers)."""
+    with _breakers_lock:
+        _breakers.clear()
+
+
+# --- Rate limiting ------------------------------------------------------------------------
+
+class AsyncRateLimiter:
+    """At most ``rate`` requests per ``period`` seconds, evenly paced (GCRA), loop- and thread-safe.
+
+    Slots are reserved under a thread lock and waited for with ``asyncio.sleep``, so one
+    limiter serves every event loop and thread in the process.
+    """
+
+    def __init__(self, rate: float, period: float = 1.0, burst: int = 1, clock: Clock = time.monotonic) -> None:
+        if rate <= 0 or period <= 0 or burst < 1:
+            raise ValueError("rate and period must be > 0 and burst >= 1")
+        self.rate, self.period, self.burst = rate, period, burst
+        self.interval = period / rate
+        self._clock = clock
+        self._lock = threading.Lock()
+        self._tat = 0.0
+
+    def reserve(self) -> float:
+        """Reserve the next slot and return how long to wait for it."""
+        with self._lock:
+            now = self._clock()
+            tat = max(self._tat, now)
+            self._tat = tat + self.interval
+            return max(0.0, tat - now - (self.burst - 1) * self.interval)
+
+    async def acquire(self) -> None:
+        """Wait until a request may be sent."""
+        wait = self.reserve()
+        if wait > 0:
+            await asyncio.sleep(wait)
+
+
+_limiters: dict[str, AsyncRateLimiter] = {}
+_limiters_lock = threading.Lock()
+
+
+def get_rate_limiter(key: str, rate: float, period: float = 1.0, burst: int = 1) -> AsyncRateLimiter:
+    """The process-wide limiter for ``key`` (usually a host), created on first use."""
+    with _limiters_lock:
+        limiter = _limiters.get(key)
+        if limiter is None:
+            limiter = _limiters[key] = AsyncRateLimiter(rate, period, burst)
+        return limiter
+
+
+# --- Retry --------------------------------------------------------------------------------
+
+async def retry_async(
+    call: Callable[[], Awaitable[T]],
+    *,
+    operation: str,
+    connector: str | None = None,
+    max_retries: int = 3,
+    base_delay: float = 1.0,
+    max_delay: float = 30.0,
+    breaker: CircuitBreaker | None = None,
+    retry_on: Callable[[BaseException], bool] = is_retryable_error,
+) -> T:
+    """Run ``call`` with retries on retryable errors, exponential jittered backoff and Retry-After.
+
+    Every attempt asks the breaker first (an open breaker raises
+    :class:`ConnectorCircuitOpenError`, which is never retried here) and reports its
+    outcome to it: retryable failures count as failures, answered requests as successes.
+    """
+
+    async def attempt() -> T:
+        if breaker is not None and not breaker.can_proceed():
+            remaining = breaker.cooldown_remaining()
+            raise ConnectorCircuitOpenError(
+                f"{operation}: circuit {breaker.name!r} is open, {remaining:.1f}s remaining",
+                connector=connector,
+                cooldown_remaining=remaining,
+            )
+        try:
+            result = await call()
+        except BaseException as exc:
+            mapped = map_exception(exc, operation, connector)
+            if breaker is not None and isinstance(mapped, Exception):
+                if is_retryable_error(mapped):
+                    breaker.record_failure()
+                else:
+                    breaker.record_success()  # the service answered; the request was at fault
+            if mapped is exc:
+                raise
+            raise mapped from exc
+        if breaker is not None:
+            breaker.record_success()
+        return result
+
+    backoff = wait_exponential_jitter(initial=base_delay, max=max_delay, jitter=base_delay)
+
+    def wait(state: RetryCallState) -> float:
+        exc = state.outcome.exception() if state.outcome else None
+        if exc is not None and getattr(exc, "retry_after", None) is not None:
+            return get_retry_delay(exc, max_delay=max_delay)
+        return min(backoff(state), max_delay)
+
+    def before_sleep(state: RetryCallState) -> None:
+        exc = state.outcome.exception() if state.outcome else None
+        log.info("%s: attempt %d failed (%s); retrying", operation, state.attempt_number, exc)
+
+    retrying = AsyncRetrying(
+        stop=stop_after_attempt(max_retries + 1),
+        wait=wait,
+        retry=retry_if_exception(retry_on),
+        before_sleep=before_sleep,
+        reraise=True,
+    )
+    return await retrying(attempt)

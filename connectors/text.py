@@ -1,0 +1,121 @@
+"""Text helpers shared by connectors: HTML to text, snippets, datetime parsing, score shapes."""
+
+from __future__ import annotations
+
+import html
+import math
+import re
+from datetime import UTC, datetime
+from html.parser import HTMLParser
+
+_BLOCK_TAGS = {"p", "div", "br", "li", "tr", "h1", "h2", "h3", "h4", "h5", "h6", "pre", "blockquote", "section"}
+_SKIP_TAGS = {"script", "style", "noscript", "template"}
+_WS = re.compile(r"[ \t\r\f\v]+")
+_NL = re.compile(r"\n\s*\n+")
+
+
+class _TextExtractor(HTMLParser):
+    def __init__(self) -> None:
+        super().__init__(convert_charrefs=True)
+        self.parts: list[str] = []
+        self._skip = 0
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        if tag in _SKIP_TAGS:
+            self._skip += 1
+        elif tag in _BLOCK_TAGS:
+            self.parts.append("\n")
+
+    def handle_endtag(self, tag: str) -> None:
+        if tag in _SKIP_TAGS and self._skip:
+            self._skip -= 1
+        elif tag in _BLOCK_TAGS:
+            self.parts.append("\n")
+
+    def handle_data(self, data: str) -> None:
+        if not self._skip:
+            self.parts.append(data)
+
+
+def html_to_text(value: str | None) -> str:
+    """Plain text from an HTML fragment (tags dropped, entities decoded, whitespace tidied)."""
+    if not value:
+        return ""
+    if "<" not in value and "&" not in value:
+        return value.strip()
+    parser = _TextExtractor()
+    try:
+        parser.feed(value)
+        parser.close()
+        text = "".join(parser.parts)
+    except (ValueError, AssertionError):
+        text = re.sub(r"<[^>]+>", " ", html.unescape(value))
+    lines = [_WS.sub(" ", line).strip() for line in text.split("\n")]
+    return _NL.sub("\n\n", "\n".join(lines)).strip()
+
+
+def query_terms(query: str) -> list[str]:
+    """Lower-cased word terms of a query (for ranking and snippets)."""
+    return [t for t in re.findall(r"\w+", query.lower()) if len(t) > 1]
+
+
+def snippet(text: str, terms: list[str], width: int = 240) -> str:
+    """A window of ``text`` around the first matching term, at most ``width`` characters."""
+    if not text:
+        return ""
+    lower = text.lower()
+    positions = [p for p in (lower.find(t) for t in terms) if p >= 0]
+    start = max(0, min(positions) - width // 4) if positions else 0
+    piece = text[start : start + width].strip()
+    return ("…" if start > 0 else "") + piece + ("…" if start + width < len(text) else "")
+
+
+def parse_datetime(value: object) -> datetime | None:
+    """An aware UTC datetime from ISO-8601 text, epoch seconds or a datetime; None when absent or bad."""
+    if value is None or value == "":
+        return None
+    if isinstance(value, datetime):
+        return value if value.tzinfo else value.replace(tzinfo=UTC)
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        try:
+            return datetime.fromtimestamp(float(value), UTC)
+        except (OverflowError, OSError, ValueError):
+            return None
+    text = str(value).strip()
+    if re.fullmatch(r"\d{9,11}(\.\d+)?", text):
+        return parse_datetime(float(text))
+    try:
+        parsed = datetime.fromisoformat(text.replace("Z", "+00:00"))
+    except ValueError:
+        return None
+    return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
+
+
+def iso_utc(value: object) -> str | None:
+    """``parse_datetime`` rendered as ISO-8601 UTC (``...Z``), or None."""
+    moment = parse_datetime(value)
+    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ") if moment else None
+
+
+def freshness(created: object, half_life_days: float = 30.0, now: datetime | None = None) -> float:
+    """Exponential decay with age: 1.0 when new, 0.5 after ``half_life_days``; 0.5 when the date is unknown."""
+    moment = parse_datetime(created)
+    if moment is None:
+        return 0.5
+    now = now or datetime.now(UTC)
+    age_days = max(0.0, (now - moment).total_seconds() / 86400.0)
+    return clamp(0.5 ** (age_days / half_life_days))
+
+
+def log_scale(value: float | int | None, reference: float) -> float:
+    """``log1p(value) / log1p(reference)`` clamped to [0, 1]: diminishing returns for counts."""
+    if not value or value <= 0:
+        return 0.0
+    return clamp(math.log1p(float(value)) / math.log1p(reference))
+
+
+def clamp(value: float, low: float = 0.0, high: float = 1.0) -> float:
+    """``value`` limited to [low, high] (NaN becomes ``low``)."""
+    if value != value:  # NaN
+        return low
+    return max(low, min(high, value))
