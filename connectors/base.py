@@ -147,11 +147,14 @@ class _LoopBound:
 class BaseConnector(ABC):
     """Base of every evidence connector (the guide's interface, plus base_url and provenance).
 
-    Subclasses set ``DEFAULT_BASE_URL``, ``ENV_NAME`` (``ARAGORA_<ENV_NAME>_BASE_URL``
+    Subclasses set ``SOURCE`` (registry key and id prefix), ``HAS_TIME_AXIS`` (False when
+    ``since``/``until`` mean nothing, as for files), ``DEFAULT_BASE_URL``, ``ENV_NAME`` (``ARAGORA_<ENV_NAME>_BASE_URL``
     overrides the base URL), ``CREDENTIALS`` (keyword -> env var), ``REQUIRED_CREDENTIALS``
     and ``RATE_LIMIT`` (requests, per seconds), and implement ``search`` and ``fetch``.
     """
 
+    SOURCE: ClassVar[str] = ""
+    HAS_TIME_AXIS: ClassVar[bool] = True
     VERSION: ClassVar[str] = __version__
     DEFAULT_BASE_URL: ClassVar[str | None] = None
     ENV_NAME: ClassVar[str | None] = None
