@@ -32,11 +32,14 @@ from connectors.exceptions import (
 from connectors.provenance import ProvenanceManager, ProvenanceRecord, SourceType
 from connectors.redact import get_logger, register_secret
 from connectors.resilience import CircuitBreaker, get_circuit_breaker, get_rate_limiter, retry_async
+from connectors.text import iso_utc
 
 __version__ = "0.1.0"
 T = TypeVar("T")
 log = get_logger(__name__)
 
+# created_at is hashed in its canonical form (iso_utc), so a row read back from a TIMESTAMPTZ
+# column hashes the same as the item did when it was fetched.
 _HASHED_FIELDS = ("source_type", "source_id", "title", "content", "url", "author", "created_at")
 
 
@@ -76,6 +79,7 @@ class Evidence:
     def content_hash(self) -> str:
         """SHA-256 of what the item says (not of its scores, which drift with time)."""
         payload = [str(getattr(self, name) or "") for name in _HASHED_FIELDS]
+        payload[_HASHED_FIELDS.index("created_at")] = iso_utc(self.created_at) or payload[-1]
         return hashlib.sha256(json.dumps(payload, ensure_ascii=False).encode()).hexdigest()
 
     def to_dict(self) -> dict[str, Any]:
