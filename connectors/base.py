@@ -23,6 +23,7 @@ import httpx
 from connectors.cache import TTLCache
 from connectors.credentials import CredentialProvider, get_credential_provider
 from connectors.exceptions import (
+    ConnectorAPIError,
     ConnectorAuthError,
     ConnectorParseError,
     ConnectorValidationError,
@@ -30,7 +31,7 @@ from connectors.exceptions import (
     is_retryable_error,
 )
 from connectors.provenance import ProvenanceManager, ProvenanceRecord, SourceType
-from connectors.redact import get_logger, register_secret
+from connectors.redact import get_logger, redact_url, register_secret
 from connectors.resilience import CircuitBreaker, get_circuit_breaker, get_rate_limiter, retry_async
 from connectors.text import iso_utc
 
@@ -375,6 +376,13 @@ class BaseConnector(ABC):
                 raise error_from_response(response, self.name)
             if parse == "response":
                 return response
+            if response.is_redirect:  # redirects are not followed; a 3xx body is not the data asked for
+                raise ConnectorAPIError(
+                    f"{op}: unexpected redirect (HTTP {response.status_code}) to "
+                    f"{redact_url(response.headers['location'])}; point base_url at the final address",
+                    connector=self.name,
+                    status_code=response.status_code,
+                )
             if parse == "bytes":
                 return response.content
             if parse == "text":

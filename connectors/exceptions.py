@@ -10,6 +10,7 @@ import asyncio
 import json
 import time
 from collections.abc import Mapping
+from datetime import UTC
 from email.utils import parsedate_to_datetime
 from types import TracebackType
 from typing import Any
@@ -112,8 +113,24 @@ class ConnectorCircuitOpenError(ConnectorError):
 
 # --- Retry-After and rate-limit headers -------------------------------------------------
 
+# X-RateLimit-Reset values below this are a delay in seconds (Reddit), above it an epoch time (GitHub, X).
+_EPOCH_THRESHOLD = 1_000_000_000
+
+
+def _quota_exhausted(remaining: str | None) -> bool:
+    """Whether an ``X-RateLimit-Remaining`` value says nothing is left ("0", or Reddit's "0.0")."""
+    try:
+        return remaining is not None and float(remaining) <= 0
+    except ValueError:
+        return False
+
+
 def parse_retry_after(headers: Mapping[str, str] | httpx.Headers | None, now: float | None = None) -> float | None:
-    """Seconds to wait from ``Retry-After`` (seconds or HTTP-date) or ``X-RateLimit-Reset`` (epoch)."""
+    """Seconds to wait from ``Retry-After`` (seconds or HTTP-date) or ``X-RateLimit-Reset``.
+
+    The reset header counts when the remaining quota is 0 or not given; it is read as epoch
+    seconds (GitHub, X), or as seconds to wait when it is too small to be a date (Reddit).
+    """
     if not headers:
         return None
     now = time.time() if now is None else now
@@ -125,22 +142,25 @@ def parse_retry_after(headers: Mapping[str, str] | httpx.Headers | None, now: fl
             return max(0.0, float(value))
         except ValueError:
             try:
-                return max(0.0, parsedate_to_datetime(value).timestamp() - now)
+                moment = parsedate_to_datetime(value)
+                if moment.tzinfo is None:  # "-0000" dates parse naive; HTTP dates are always GMT
+                    moment = moment.replace(tzinfo=UTC)
+                return max(0.0, moment.timestamp() - now)
             except (TypeError, ValueError, IndexError):
                 pass
     reset = h.get("x-ratelimit-reset") or h.get("x-rate-limit-reset")
     remaining = h.get("x-ratelimit-remaining") or h.get("x-rate-limit-remaining")
-    if reset and (remaining is None or remaining.strip() == "0"):
+    if reset and (remaining is None or _quota_exhausted(remaining)):
         try:
-            return max(0.0, float(reset) - now)
+            seconds = float(reset)
         except ValueError:
             return None
+        return max(0.0, seconds if seconds < _EPOCH_THRESHOLD else seconds - now)
     return None
 
 
 def _is_rate_limit_403(response: httpx.Response) -> bool:
-    remaining = response.headers.get("x-ratelimit-remaining")
-    if remaining is not None and remaining.strip() == "0":
+    if _quota_exhausted(response.headers.get("x-ratelimit-remaining")):
         return True
     if "retry-after" in response.headers:
         return True

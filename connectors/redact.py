@@ -27,7 +27,8 @@ SENSITIVE_KEYS = frozenset(
 
 _PATTERNS = [
     # Authorization-style headers and "Bearer <token>" anywhere in text.
-    (re.compile(r"(?i)\b(bearer|basic|token)\s+[A-Za-z0-9._~+/=\-]{8,}"), r"\1 " + REDACTED),
+    # The token alphabet is RFC 6750's b64token, underscore included (a partial match would leak the rest).
+    (re.compile(r"(?i)\b(bearer|basic|token)\s+[\w.~+/=\-]{8,}"), r"\1 " + REDACTED),
     # key=value pairs in query strings, JSON-ish text or log lines.
     (
         re.compile(
@@ -96,19 +97,23 @@ def redact_url(url: Any) -> str:
     return redact(urlunsplit((parts.scheme, netloc, parts.path, query, parts.fragment)))
 
 
+def _redact_value(value: Any) -> Any:
+    if isinstance(value, Mapping):
+        return redact_mapping(value)
+    if isinstance(value, str):
+        return redact(value)
+    if isinstance(value, list | tuple):
+        items = [_redact_value(v) for v in value]
+        return tuple(items) if isinstance(value, tuple) else items
+    return value
+
+
 def redact_mapping(data: Mapping[str, Any] | None) -> dict[str, Any]:
-    """Copy a mapping (headers, params, details) with sensitive keys and values redacted."""
-    out: dict[str, Any] = {}
-    for key, value in (data or {}).items():
-        if str(key).lower() in SENSITIVE_KEYS:
-            out[key] = REDACTED
-        elif isinstance(value, Mapping):
-            out[key] = redact_mapping(value)
-        elif isinstance(value, str):
-            out[key] = redact(value)
-        else:
-            out[key] = value
-    return out
+    """Copy a mapping (headers, params, details) with sensitive keys and values redacted, lists included."""
+    return {
+        key: REDACTED if str(key).lower() in SENSITIVE_KEYS else _redact_value(value)
+        for key, value in (data or {}).items()
+    }
 
 
 class RedactingFilter(logging.Filter):

@@ -7,6 +7,7 @@ trial calls pass; a trial failure reopens it and enough trial successes close it
 from __future__ import annotations
 
 import asyncio
+import random
 import threading
 import time
 from collections.abc import Awaitable, Callable
@@ -14,7 +15,6 @@ from enum import StrEnum
 from typing import Any, TypeVar
 
 from tenacity import AsyncRetrying, RetryCallState, retry_if_exception, stop_after_attempt
-from tenacity.wait import wait_exponential_jitter
 
 from connectors.exceptions import ConnectorCircuitOpenError, get_retry_delay, is_retryable_error, map_exception
 from connectors.redact import get_logger
@@ -258,13 +258,16 @@ async def retry_async(
             breaker.record_success()
         return result
 
-    backoff = wait_exponential_jitter(initial=base_delay, max=max_delay, jitter=base_delay)
+    def backoff(attempt_number: int) -> float:
+        # base * 2**(n-1) plus jitter in [0, base]; computed here because tenacity's
+        # wait_exponential_jitter(initial=...) is deprecated and its replacement is version-dependent.
+        return base_delay * 2.0 ** min(attempt_number - 1, 64) + random.uniform(0, base_delay)
 
     def wait(state: RetryCallState) -> float:
         exc = state.outcome.exception() if state.outcome else None
         if exc is not None and getattr(exc, "retry_after", None) is not None:
             return get_retry_delay(exc, max_delay=max_delay)
-        return min(backoff(state), max_delay)
+        return min(backoff(state.attempt_number), max_delay)
 
     def before_sleep(state: RetryCallState) -> None:
         exc = state.outcome.exception() if state.outcome else None

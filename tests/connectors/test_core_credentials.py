@@ -1,0 +1,208 @@
+"""Credential providers: environment, AWS Secrets Manager (moto), chained, cached, selection, redaction."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+
+import boto3
+import pytest
+from botocore.config import Config
+from botocore.stub import Stubber
+from moto import mock_aws
+
+from connectors.credentials import (
+    AWSSecretsManagerProvider,
+    CachedCredentialProvider,
+    ChainedCredentialProvider,
+    CredentialProvider,
+    EnvCredentialProvider,
+    get_credential_provider,
+)
+from connectors.exceptions import ConnectorAuthError, ConnectorError, ConnectorNetworkError, ConnectorValidationError
+from tests.connectors.core_support import FakeClock
+
+JSON_SECRET = {"STRIPE_API_KEY": "sk_test_awsJsonKey7731", "HUBSPOT_TOKEN": "hubspot-aws-value-9921"}
+PLAIN_SECRET = "plain-aws-secret-value-5510"
+
+
+@pytest.fixture
+def aws(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    """Moto's Secrets Manager with a JSON secret (prod/stripe) and a plain-string one (prod/plain)."""
+    for var, value in {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing",
+                       "AWS_SESSION_TOKEN": "testing", "AWS_DEFAULT_REGION": "us-east-1"}.items():
+        monkeypatch.setenv(var, value)
+    with mock_aws():
+        client = boto3.client("secretsmanager", region_name="us-east-1")
+        client.create_secret(Name="prod/stripe", SecretString=json.dumps(JSON_SECRET))
+        client.create_secret(Name="prod/plain", SecretString=PLAIN_SECRET)
+        yield
+
+
+class CountingProvider(CredentialProvider):
+    """An in-memory provider that counts lookups (the slow backend behind a cache)."""
+
+    def __init__(self, values: dict[str, str]) -> None:
+        self.values = values
+        self.lookups = 0
+
+    def _lookup(self, name: str) -> str | None:
+        self.lookups += 1
+        return self.values.get(name)
+
+
+# --- environment ------------------------------------------------------------------------------------
+
+def test_env_provider_returns_the_value_or_none(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("CORE_TEST_API_KEY", "env-value-4f1c2b")
+    monkeypatch.setenv("CORE_TEST_EMPTY", "")
+    provider = EnvCredentialProvider()
+    assert provider.get("CORE_TEST_API_KEY") == "env-value-4f1c2b"
+    assert provider.get("CORE_TEST_EMPTY") is None
+    assert provider.get("CORE_TEST_UNSET") is None
+    assert EnvCredentialProvider(prefix="CORE_TEST_").get("API_KEY") == "env-value-4f1c2b"
+
+
+def test_require_names_what_to_set() -> None:
+    with pytest.raises(ConnectorAuthError, match="CORE_TEST_UNSET is not set") as caught:
+        EnvCredentialProvider().require("CORE_TEST_UNSET", connector="Stripe")
+    assert caught.value.connector == "Stripe"
+
+
+# --- AWS Secrets Manager ------------------------------------------------------------------------------
+
+def test_aws_json_secret_answers_its_keys(aws: None) -> None:
+    provider = AWSSecretsManagerProvider("prod/stripe", region="us-east-1")
+    assert provider.get("STRIPE_API_KEY") == "sk_test_awsJsonKey7731"
+    assert provider.get("HUBSPOT_TOKEN") == "hubspot-aws-value-9921"
+    assert provider.get("NOT_IN_SECRET") is None
+
+
+def test_aws_plain_string_secret_answers_its_own_name(aws: None) -> None:
+    provider = AWSSecretsManagerProvider("prod/plain", region="us-east-1")
+    assert provider.get("prod/plain") == PLAIN_SECRET
+    assert provider.get("STRIPE_API_KEY") is None
+
+
+def test_aws_missing_secret_answers_none(aws: None) -> None:
+    assert AWSSecretsManagerProvider("prod/does-not-exist", region="us-east-1").get("STRIPE_API_KEY") is None
+
+
+def test_aws_sees_a_rotated_value_at_once(aws: None) -> None:
+    provider = AWSSecretsManagerProvider("prod/plain", region="us-east-1")
+    assert provider.get("prod/plain") == PLAIN_SECRET
+    boto3.client("secretsmanager", region_name="us-east-1").put_secret_value(
+        SecretId="prod/plain", SecretString="rotated-aws-value-6612")
+    assert provider.get("prod/plain") == "rotated-aws-value-6612"
+
+
+def test_aws_access_denied_is_an_auth_error_naming_the_secret() -> None:
+    client = boto3.client("secretsmanager", region_name="us-east-1", aws_access_key_id="x", aws_secret_access_key="y")
+    with Stubber(client) as stub:
+        stub.add_client_error("get_secret_value", service_error_code="AccessDeniedException", http_status_code=400)
+        with pytest.raises(ConnectorAuthError, match=r"prod/stripe.*AccessDeniedException"):
+            AWSSecretsManagerProvider("prod/stripe", client=client).get("STRIPE_API_KEY")
+
+
+def test_aws_unreachable_is_a_network_error() -> None:
+    client = boto3.client(
+        "secretsmanager", region_name="us-east-1", endpoint_url="http://127.0.0.1:9",
+        aws_access_key_id="x", aws_secret_access_key="y",
+        config=Config(retries={"max_attempts": 1}, connect_timeout=1, read_timeout=1),
+    )
+    with pytest.raises(ConnectorNetworkError, match="unreachable"):
+        AWSSecretsManagerProvider("prod/stripe", client=client).get("STRIPE_API_KEY")
+
+
+# --- chained and cached ----------------------------------------------------------------------------
+
+def test_chained_returns_the_first_non_none_answer() -> None:
+    first = CountingProvider({"A": "from-first-111"})
+    second = CountingProvider({"A": "from-second-222", "B": "from-second-333"})
+    chained = ChainedCredentialProvider([first, second])
+    assert chained.get("A") == "from-first-111" and second.lookups == 0
+    assert chained.get("B") == "from-second-333"
+    assert chained.get("C") is None and (first.lookups, second.lookups) == (3, 2)
+    with pytest.raises(ValueError):
+        ChainedCredentialProvider([])
+
+
+def test_chained_env_first_then_aws(aws: None, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("STRIPE_API_KEY", "sk_test_envWinsKey4410")
+    chained = ChainedCredentialProvider([EnvCredentialProvider(), AWSSecretsManagerProvider("prod/stripe")])
+    assert chained.get("STRIPE_API_KEY") == "sk_test_envWinsKey4410"
+    assert chained.get("HUBSPOT_TOKEN") == "hubspot-aws-value-9921"
+
+
+def test_cached_keeps_hits_for_the_ttl_and_does_not_cache_misses() -> None:
+    clock = FakeClock()
+    backend = CountingProvider({"KEY": "cached-value-8181"})
+    cached = CachedCredentialProvider(backend, ttl=300, clock=clock)
+    assert cached.get("KEY") == "cached-value-8181"
+    clock.advance(299)
+    assert cached.get("KEY") == "cached-value-8181" and backend.lookups == 1
+    clock.advance(1)
+    backend.values["KEY"] = "rotated-value-8282"
+    assert cached.get("KEY") == "rotated-value-8282" and backend.lookups == 2
+
+    assert cached.get("NEW") is None
+    backend.values["NEW"] = "appeared-value-8383"
+    assert cached.get("NEW") == "appeared-value-8383"  # a miss was not remembered
+
+
+# --- selection from the environment ------------------------------------------------------------------
+
+def test_get_credential_provider_defaults_to_env(monkeypatch: pytest.MonkeyPatch) -> None:
+    assert isinstance(get_credential_provider(), EnvCredentialProvider)
+    monkeypatch.setenv("ARAGORA_CREDENTIAL_PROVIDER", " ENV ")
+    assert isinstance(get_credential_provider(), EnvCredentialProvider)
+
+
+def test_get_credential_provider_aws(aws: None, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("ARAGORA_CREDENTIAL_PROVIDER", "aws")
+    monkeypatch.setenv("ARAGORA_AWS_SECRET_NAME", "prod/stripe")
+    provider = get_credential_provider()
+    assert isinstance(provider, CachedCredentialProvider)
+    assert provider.get("STRIPE_API_KEY") == "sk_test_awsJsonKey7731"
+
+
+def test_get_credential_provider_aws_needs_a_secret_name(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("ARAGORA_CREDENTIAL_PROVIDER", "aws")
+    with pytest.raises(ConnectorValidationError, match="ARAGORA_AWS_SECRET_NAME"):
+        get_credential_provider()
+
+
+def test_get_credential_provider_chained(aws: None, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("ARAGORA_CREDENTIAL_PROVIDER", "chained")
+    monkeypatch.setenv("ARAGORA_AWS_SECRET_NAME", "prod/stripe")
+    monkeypatch.setenv("HUBSPOT_TOKEN", "hubspot-env-value-1234")
+    provider = get_credential_provider()
+    assert isinstance(provider, ChainedCredentialProvider)
+    assert provider.get("HUBSPOT_TOKEN") == "hubspot-env-value-1234"
+    assert provider.get("STRIPE_API_KEY") == "sk_test_awsJsonKey7731"
+
+
+def test_get_credential_provider_rejects_an_unknown_kind(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("ARAGORA_CREDENTIAL_PROVIDER", "vault")
+    with pytest.raises(ConnectorValidationError, match=r"'vault' is not known; use one of: env, aws, chained"):
+        get_credential_provider()
+
+
+# --- redaction of handed-out values ----------------------------------------------------------------
+
+def test_values_handed_out_are_redacted_from_later_errors(aws: None, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("CORE_TEST_PLAIN", "unremarkable-env-value-3141")
+    handed_out = [
+        EnvCredentialProvider().get("CORE_TEST_PLAIN"),
+        AWSSecretsManagerProvider("prod/plain").get("prod/plain"),
+        CountingProvider({"X": "in-memory-value-2718"}).get("X"),
+    ]
+    for value in handed_out:
+        error = ConnectorError(f"request with {value} failed", connector="X", details={"echo": value})
+        assert value not in str(error) and value not in repr(error) and value not in json.dumps(error.details)
+
+
+def test_aws_values_are_registered_as_soon_as_the_secret_is_read(aws: None) -> None:
+    AWSSecretsManagerProvider("prod/stripe").get("STRIPE_API_KEY")  # reads every key of the secret
+    error = ConnectorError(f"hubspot said {JSON_SECRET['HUBSPOT_TOKEN']}")
+    assert JSON_SECRET["HUBSPOT_TOKEN"] not in str(error)
