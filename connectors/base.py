@@ -127,6 +127,35 @@ class PaginationGuard:
         self._seen.add(token)
 
 
+def check_limit(limit: object, connector: str | None = None, *, allow_none: bool = False) -> int | None:
+    """``limit`` if it is a positive integer (or None when allowed), else a clear validation error."""
+    if limit is None and allow_none:
+        return None
+    if not isinstance(limit, int) or isinstance(limit, bool) or limit < 1:
+        raise ConnectorValidationError(f"limit must be a positive integer, got {limit!r}", connector=connector)
+    return limit
+
+
+def check_window(since: datetime | None, until: datetime | None, connector: str | None = None
+                 ) -> tuple[datetime | None, datetime | None]:
+    """The window as aware UTC datetimes; a validation error when ``since`` is not before ``until``."""
+    since, until = to_utc(since), to_utc(until)
+    if since is not None and until is not None and since >= until:
+        raise ConnectorValidationError(f"since ({since.isoformat()}) must be before until ({until.isoformat()})",
+                                       connector=connector)
+    return since, until
+
+
+def in_window(moment: datetime | None, since: datetime | None, until: datetime | None) -> bool:
+    """Whether ``moment`` lies in [since, until) (open ends allowed; an unknown moment is outside a window)."""
+    if since is None and until is None:
+        return True
+    if moment is None:
+        return False
+    moment = to_utc(moment)
+    return (since is None or moment >= since) and (until is None or moment < until)
+
+
 def split_window(since: datetime, until: datetime) -> tuple[tuple[datetime, datetime], tuple[datetime, datetime]]:
     """Halve a time window (used when an API caps results per query)."""
     middle = since + (until - since) / 2
@@ -155,6 +184,7 @@ class BaseConnector(ABC):
     Subclasses set ``SOURCE`` (registry key and id prefix), ``HAS_TIME_AXIS`` (False when
     ``since``/``until`` mean nothing, as for files), ``DEFAULT_BASE_URL``, ``ENV_NAME`` (``ARAGORA_<ENV_NAME>_BASE_URL``
     overrides the base URL), ``CREDENTIALS`` (keyword -> env var), ``REQUIRED_CREDENTIALS``
+    ``SETTINGS`` (credential keywords that are plain settings, e.g. a folder, never redacted)
     and ``RATE_LIMIT`` (requests, per seconds), and implement ``search`` and ``fetch``.
     """
 
@@ -165,6 +195,7 @@ class BaseConnector(ABC):
     ENV_NAME: ClassVar[str | None] = None
     CREDENTIALS: ClassVar[dict[str, str]] = {}
     REQUIRED_CREDENTIALS: ClassVar[tuple[str, ...]] = ()
+    SETTINGS: ClassVar[frozenset[str]] = frozenset()
     RATE_LIMIT: ClassVar[tuple[float, float] | None] = None
 
     def __init__(
@@ -184,7 +215,7 @@ class BaseConnector(ABC):
         circuit_success_threshold: int = 1,
         max_cache_entries: int = 500,
         cache_ttl_seconds: float = 3600.0,
-        rate_limit: tuple[float, float] | None = None,
+        rate_limit: tuple[float, float] | Literal[False] | None = None,
         max_concurrency: int = 8,
         user_agent: str | None = None,
         retry_parse_errors: bool = False,
@@ -207,7 +238,8 @@ class BaseConnector(ABC):
             "success_threshold": circuit_success_threshold,
         }
         self._cache: TTLCache[Any] = TTLCache(max_cache_entries, cache_ttl_seconds)
-        self.rate_limit = rate_limit if rate_limit is not None else self.RATE_LIMIT
+        # None means the API's published limit (RATE_LIMIT); False switches pacing off (simulators, tests).
+        self.rate_limit = None if rate_limit is False else (rate_limit or self.RATE_LIMIT)
         self.max_concurrency = max_concurrency
         self._user_agent = user_agent
         self.retry_parse_errors = retry_parse_errors
@@ -251,13 +283,15 @@ class BaseConnector(ABC):
     # --- credentials --------------------------------------------------------------------
     def _credential(self, keyword: str, explicit: str | None = None) -> str | None:
         """Resolve a credential: the explicit value, else its env var through the credential provider."""
+        secret = keyword not in self.SETTINGS
         if explicit:
-            register_secret(explicit)
+            if secret:
+                register_secret(explicit)
             value: str | None = explicit
         else:
             env_name = self.CREDENTIALS.get(keyword)
             provider = self._credential_provider or get_credential_provider()
-            value = provider.get(env_name) if env_name else None
+            value = provider.get(env_name, secret=secret) if env_name else None
         self._credentials[keyword] = value
         return value
 
@@ -269,12 +303,14 @@ class BaseConnector(ABC):
 
     def require_configured(self) -> None:
         """Raise :class:`ConnectorAuthError` naming the env vars to set, before any request."""
+        if self.is_configured:
+            return
         missing = self.missing_credentials()
-        if missing:
-            raise ConnectorAuthError(
-                f"{self.name} is not configured: set {', '.join(missing)} (environment or credential provider)",
-                connector=self.name,
-            )
+        what = ", ".join(missing) if missing else "its credentials"
+        raise ConnectorAuthError(
+            f"{self.name} is not configured: set {what} (environment or credential provider)",
+            connector=self.name,
+        )
 
     # --- HTTP ---------------------------------------------------------------------------
     def _make_client(self) -> httpx.AsyncClient:
@@ -466,6 +502,4 @@ class BaseConnector(ABC):
         }
 
     def _check_limit(self, limit: int) -> int:
-        if not isinstance(limit, int) or limit < 1:
-            raise ConnectorValidationError(f"limit must be a positive integer, got {limit!r}", connector=self.name)
-        return limit
+        return check_limit(limit, self.name)  # type: ignore[return-value]

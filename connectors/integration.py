@@ -48,7 +48,9 @@ class IntegrationConnector(ABC):
         enable_circuit_breaker: bool = True,
         circuit_failure_threshold: int = 5,
         circuit_cooldown_seconds: float = 60.0,
-        rate_limit: tuple[float, float] | None = None,
+        circuit_half_open_max_calls: int = 1,
+        circuit_success_threshold: int = 1,
+        rate_limit: tuple[float, float] | Literal[False] | None = None,
         transport: httpx.AsyncBaseTransport | None = None,
     ) -> None:
         env_url = os.environ.get(f"ARAGORA_{self.ENV_NAME}_BASE_URL") if self.ENV_NAME else None
@@ -61,14 +63,21 @@ class IntegrationConnector(ABC):
         self._breaker_config = {
             "failure_threshold": circuit_failure_threshold,
             "cooldown_seconds": circuit_cooldown_seconds,
+            "half_open_max_calls": circuit_half_open_max_calls,
+            "success_threshold": circuit_success_threshold,
         }
-        self.rate_limit = rate_limit if rate_limit is not None else self.RATE_LIMIT
+        # None means the API's published limit (RATE_LIMIT); False switches pacing off (mock servers, tests).
+        self.rate_limit = None if rate_limit is False else (rate_limit or self.RATE_LIMIT)
         self._transport = transport
         self._client: httpx.AsyncClient | None = None
 
     @abstractmethod
     def _auth_headers(self) -> dict[str, str]:
         """Authorization headers (never logged: the values are registered secrets)."""
+
+    def _default_headers(self) -> dict[str, str]:
+        """Other headers every request carries (e.g. a versioned Accept)."""
+        return {"Accept": "application/json"}
 
     @property
     def user_agent(self) -> str:
@@ -78,7 +87,7 @@ class IntegrationConnector(ABC):
     async def __aenter__(self) -> Self:
         self._client = httpx.AsyncClient(
             base_url=self.base_url,
-            headers={"User-Agent": self.user_agent, "Accept": "application/json", **self._auth_headers()},
+            headers={"User-Agent": self.user_agent, **self._default_headers(), **self._auth_headers()},
             timeout=self.timeout,
             transport=self._transport,
         )
@@ -115,19 +124,29 @@ class IntegrationConnector(ABC):
         headers: Mapping[str, str] | None = None,
         operation: str | None = None,
         parse: Literal["json", "bytes", "response"] = "json",
+        idempotent: bool | None = None,
+        rate_limit: tuple[float, float] | None = None,
     ) -> Any:
         """Make one API request with rate limiting, retries, the breaker and error mapping.
 
         ``data`` is sent as a JSON body, ``form`` as a form-encoded body. A 204 answers ``{}``.
+        Only idempotent requests are retried: by default GET, HEAD, PUT, DELETE and any request
+        carrying an ``Idempotency-Key``; a plain POST or PATCH is sent once, so a create is never
+        doubled. ``rate_limit`` adds a per-endpoint limit (e.g. a search API) to every attempt.
         """
         client = self.client
         op = operation or f"{method} {endpoint.split('?')[0]}"
         host = urlsplit(self.base_url).netloc or "local"
 
+        if idempotent is None:
+            idempotent = method.upper() in ("GET", "HEAD", "PUT", "DELETE", "OPTIONS") or any(
+                k.lower() == "idempotency-key" for k in (headers or {}))
+
         async def attempt() -> Any:
-            if self.rate_limit:
-                rate, period = self.rate_limit
-                await get_rate_limiter(f"{host}|{rate}/{period}", rate, period).acquire()
+            for limit in (self.rate_limit, rate_limit):
+                if limit:
+                    rate, period = limit
+                    await get_rate_limiter(f"{host}|{rate}/{period}", rate, period).acquire()
             try:
                 response = await client.request(
                     method, endpoint, json=data, data=form, params=params, headers=headers
@@ -154,7 +173,7 @@ class IntegrationConnector(ABC):
             attempt,
             operation=op,
             connector=self.NAME,
-            max_retries=self.max_retries,
+            max_retries=self.max_retries if idempotent else 0,
             base_delay=self.base_delay,
             max_delay=self.max_delay,
             breaker=self.breaker,

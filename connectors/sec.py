@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from collections.abc import AsyncIterator, Iterator, Mapping
 from datetime import UTC, date, datetime, timedelta
-from typing import Any
+from typing import Any, ClassVar
 
 from connectors.base import BaseConnector, Evidence, PaginationGuard, to_utc
 from connectors.base import evidence_id as scoped_id
@@ -153,6 +153,7 @@ class SECConnector(BaseConnector):
     DEFAULT_BASE_URL = "https://www.sec.gov"
     ENV_NAME = "SEC"
     CREDENTIALS = {"user_agent": "SEC_USER_AGENT"}
+    SETTINGS: ClassVar[frozenset[str]] = frozenset({"user_agent"})
     REQUIRED_CREDENTIALS = ("user_agent",)
     RATE_LIMIT = (10, 1.0)
     EFTS_URL = "https://efts.sec.gov"

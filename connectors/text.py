@@ -41,15 +41,15 @@ def html_to_text(value: str | None) -> str:
     """Plain text from an HTML fragment (tags dropped, entities decoded, whitespace tidied)."""
     if not value:
         return ""
-    if "<" not in value and "&" not in value:
-        return value.strip()
-    parser = _TextExtractor()
-    try:
-        parser.feed(value)
-        parser.close()
-        text = "".join(parser.parts)
-    except (ValueError, AssertionError):
-        text = re.sub(r"<[^>]+>", " ", html.unescape(value))
+    text = value.replace("\r\n", "\n").replace("\r", "\n")
+    if re.search(r"</?[A-Za-z][^<>]*>|&[#A-Za-z0-9]+;", text):
+        parser = _TextExtractor()
+        try:
+            parser.feed(text)
+            parser.close()
+            text = "".join(parser.parts)
+        except (ValueError, AssertionError):
+            text = re.sub(r"<[^>]+>", " ", html.unescape(text))
     lines = [_WS.sub(" ", line).strip() for line in text.split("\n")]
     return _NL.sub("\n\n", "\n".join(lines)).strip()
 
@@ -75,7 +75,7 @@ def parse_datetime(value: object) -> datetime | None:
     if value is None or value == "":
         return None
     if isinstance(value, datetime):
-        return value if value.tzinfo else value.replace(tzinfo=UTC)
+        return value.astimezone(UTC) if value.tzinfo else value.replace(tzinfo=UTC)
     if isinstance(value, int | float) and not isinstance(value, bool):
         try:
             return datetime.fromtimestamp(float(value), UTC)
@@ -88,7 +88,7 @@ def parse_datetime(value: object) -> datetime | None:
         parsed = datetime.fromisoformat(text.replace("Z", "+00:00"))
     except ValueError:
         return None
-    return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
+    return parsed.astimezone(UTC) if parsed.tzinfo else parsed.replace(tzinfo=UTC)
 
 
 def iso_utc(value: object) -> str | None:

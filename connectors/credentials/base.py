@@ -15,14 +15,19 @@ class CredentialProvider(ABC):
     def _lookup(self, name: str) -> str | None:
         """Provider-specific lookup."""
 
-    def get(self, name: str) -> str | None:
-        """The value of credential ``name`` or None; the value is registered for redaction."""
+    def get(self, name: str, *, secret: bool = True) -> str | None:
+        """The value of credential ``name`` or None; a secret value is registered for redaction.
+
+        ``secret=False`` is for settings read the same way (a folder, a DSN path, a contact string)
+        that must stay readable in error messages.
+        """
         value = self._lookup(name)
         if value is not None:
             value = str(value)
             if not value.strip():
                 return None
-            register_secret(value)
+            if secret:
+                register_secret(value)
         return value
 
     def require(self, name: str, connector: str | None = None) -> str:

@@ -22,7 +22,7 @@ class CachedCredentialProvider(CredentialProvider):
     def _lookup(self, name: str) -> str | None:
         value = self._cache.get(name)
         if value is None:
-            value = self.provider.get(name)
+            value = self.provider.get(name, secret=False)  # the outer get registers secrets
             if value is not None:
                 self._cache.put(name, value)
         return value

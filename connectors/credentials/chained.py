@@ -17,7 +17,7 @@ class ChainedCredentialProvider(CredentialProvider):
 
     def _lookup(self, name: str) -> str | None:
         for provider in self.providers:
-            value = provider.get(name)
+            value = provider.get(name, secret=False)  # the outer get registers secrets
             if value is not None:
                 return value
         return None

@@ -7,7 +7,7 @@ from contextlib import aclosing
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Any, ClassVar, TypeVar
-from urllib.parse import quote, urlsplit
+from urllib.parse import quote
 
 from connectors.base import PaginationGuard, to_utc
 from connectors.exceptions import ConnectorAPIError, ConnectorAuthError, ConnectorParseError, ConnectorValidationError
@@ -23,7 +23,6 @@ from connectors.hubspot.models import (
 )
 from connectors.hubspot.webhooks import DEFAULT_TOLERANCE, parse_event, verify_signature
 from connectors.integration import IntegrationConnector
-from connectors.resilience import get_rate_limiter
 
 M = TypeVar("M", bound=HubSpotObject)
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
@@ -127,12 +126,10 @@ class HubSpotConnector(IntegrationConnector):
         return body["results"], str(after) if after not in (None, "") else None
 
     async def _search(self, object_type: str, body: Mapping[str, Any]) -> Any:
-        """One search request, paced by the search API's own limit on top of the general one."""
-        rate, period = self.search_rate_limit
-        host = urlsplit(self.base_url).netloc or "local"
-        await get_rate_limiter(f"{host}|search|{rate}/{period}", rate, period).acquire()
+        """One search request (a read, so retried), paced by the search API's own limit on every attempt."""
         return await self._request(
-            "POST", f"{self._path(object_type)}/search", data=dict(body), operation=f"search {object_type}"
+            "POST", f"{self._path(object_type)}/search", data=dict(body), operation=f"search {object_type}",
+            idempotent=True, rate_limit=self.search_rate_limit,
         )
 
     # --- listing ----------------------------------------------------------------------------
