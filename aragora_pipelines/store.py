@@ -1,0 +1,701 @@
+"""The DuckDB evidence store: evidence, integration objects, provenance chain, citations, loads.
+
+Every write goes through :class:`EvidenceStore` (one interface, so a lakehouse backend can
+replace the local file without touching assets or connectors). A load writes its rows, its
+provenance records and its ``loads`` row in one transaction, in bulk through Arrow.
+
+DuckDB allows one writing process per file: writers queue on a file lock and hold the
+database only while they write; every open retries DuckDB's own lock with backoff, so
+concurrent backfill runs and readers wait instead of failing.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+import os
+import random
+import time
+import uuid
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime
+from decimal import Decimal
+from pathlib import Path
+from typing import Any, get_type_hints
+
+import duckdb
+import pyarrow as pa
+from filelock import FileLock, Timeout
+
+from connectors.base import Evidence
+from connectors.provenance import GENESIS_HASH, SupportType, compute_chain_hash, utc_timestamp
+from connectors.redact import contains_secret, redact, redact_mapping, redact_url
+
+SCHEMA_VERSION = 1
+DEFAULT_LOCK_TIMEOUT = 300.0
+
+_MIGRATIONS: dict[int, list[str]] = {
+    1: [
+        """CREATE TABLE IF NOT EXISTS evidence (
+            id VARCHAR PRIMARY KEY,
+            source VARCHAR NOT NULL,
+            source_id VARCHAR NOT NULL,
+            source_type VARCHAR NOT NULL,
+            title VARCHAR,
+            content VARCHAR,
+            url VARCHAR,
+            author VARCHAR,
+            created_at TIMESTAMPTZ,
+            confidence DOUBLE,
+            freshness DOUBLE,
+            authority DOUBLE,
+            reliability_score DOUBLE,
+            metadata JSON,
+            content_hash VARCHAR NOT NULL,
+            first_seen TIMESTAMPTZ NOT NULL,
+            last_seen TIMESTAMPTZ NOT NULL,
+            last_run_id VARCHAR,
+            last_partition_key VARCHAR
+        )""",
+        "CREATE SEQUENCE IF NOT EXISTS provenance_seq START 1",
+        """CREATE TABLE IF NOT EXISTS provenance (
+            seq BIGINT PRIMARY KEY,
+            record_id VARCHAR NOT NULL,
+            item_table VARCHAR NOT NULL,
+            item_id VARCHAR NOT NULL,
+            content_hash VARCHAR NOT NULL,
+            previous_hash VARCHAR NOT NULL,
+            chain_hash VARCHAR NOT NULL,
+            fetched_at VARCHAR NOT NULL,
+            connector VARCHAR,
+            connector_version VARCHAR,
+            request VARCHAR,
+            run_id VARCHAR,
+            asset_key VARCHAR,
+            partition_key VARCHAR,
+            claim_id VARCHAR
+        )""",
+        """CREATE TABLE IF NOT EXISTS claim_citations (
+            claim_id VARCHAR NOT NULL,
+            evidence_id VARCHAR NOT NULL,
+            support VARCHAR NOT NULL,
+            relevance DOUBLE,
+            run_id VARCHAR,
+            cited_at TIMESTAMPTZ NOT NULL,
+            PRIMARY KEY (claim_id, evidence_id)
+        )""",
+        """CREATE TABLE IF NOT EXISTS loads (
+            load_id VARCHAR PRIMARY KEY,
+            run_id VARCHAR,
+            asset_key VARCHAR,
+            partition_key VARCHAR,
+            target_table VARCHAR,
+            connector VARCHAR,
+            rows_fetched BIGINT,
+            rows_new BIGINT,
+            rows_changed BIGINT,
+            rows_unchanged BIGINT,
+            status VARCHAR,
+            started_at TIMESTAMPTZ,
+            finished_at TIMESTAMPTZ,
+            duration_s DOUBLE,
+            error VARCHAR
+        )""",
+        """CREATE TABLE IF NOT EXISTS object_tables (
+            table_name VARCHAR PRIMARY KEY,
+            service VARCHAR,
+            object_type VARCHAR,
+            created_at TIMESTAMPTZ
+        )""",
+    ],
+}
+
+# Views an analyst starts from; recreated by the evidence_catalog asset after loads.
+VIEWS: dict[str, str] = {
+    "evidence_current": """
+        SELECT id, source, source_type, title, url, author, created_at, reliability_score, confidence,
+               freshness, authority, first_seen, last_seen, content, metadata
+        FROM evidence""",
+    "source_summary": """
+        SELECT e.source, count(*) AS rows, max(e.created_at) AS newest_item, max(e.last_seen) AS last_seen,
+               round(avg(e.reliability_score), 3) AS avg_reliability,
+               (SELECT max(l.finished_at) FROM loads l WHERE l.asset_key = 'evidence_' || e.source) AS last_load
+        FROM evidence e GROUP BY e.source""",
+    "evidence_by_claim": """
+        SELECT c.claim_id, c.support, c.relevance, e.id AS evidence_id, e.source, e.title, e.url,
+               e.reliability_score, c.cited_at
+        FROM claim_citations c JOIN evidence e ON e.id = c.evidence_id""",
+    "provenance_history": """
+        SELECT item_table, item_id, seq, fetched_at, content_hash, previous_hash, chain_hash, connector,
+               connector_version, request, run_id, asset_key, partition_key, claim_id
+        FROM provenance""",
+}
+
+# Full-text index over evidence title and content (BM25 via fts_main_evidence.match_bm25), rebuilt with the views.
+FTS_SCHEMA = "fts_main_evidence"
+FTS_INDEX = ("PRAGMA create_fts_index('evidence', 'id', 'title', 'content', "
+             "stemmer = 'porter', stopwords = 'english', overwrite = 1)")
+
+
+def fts_extension_path() -> Path:
+    """The fts extension shipped in the pinned ``duckdb-extension-fts`` wheel for the running DuckDB."""
+    try:
+        import duckdb_extension_fts
+    except ImportError:
+        raise StoreError("full-text search needs the duckdb-extension-fts package matching DuckDB "
+                         f"{duckdb.__version__}: pip install -c constraints.txt duckdb-extension-fts") from None
+    path = Path(duckdb_extension_fts.__file__).parent / "extensions" / f"v{duckdb.__version__}" / "fts.duckdb_extension"
+    if not path.is_file():
+        raise StoreError(
+            f"no fts extension for DuckDB {duckdb.__version__} in {path.parent.parent}; install the matching "
+            f"wheel (pip install -c constraints.txt 'duckdb-extension-fts=={duckdb.__version__}')"
+        )
+    return path
+
+
+def load_fts(con: duckdb.DuckDBPyConnection) -> None:
+    """Load DuckDB's fts extension from the local wheel file; network auto-install is switched off first."""
+    con.execute("SET autoinstall_known_extensions = false")
+    con.execute("SET autoload_known_extensions = false")
+    con.execute("LOAD '" + str(fts_extension_path()).replace("'", "''") + "'")
+
+
+EVIDENCE_COLUMNS = (
+    "id", "source", "source_id", "source_type", "title", "content", "url", "author", "created_at",
+    "confidence", "freshness", "authority", "reliability_score", "metadata", "content_hash",
+)
+
+
+class StoreError(RuntimeError):
+    """A store problem with a message saying what to do."""
+
+
+class StoreLockTimeout(StoreError):
+    """The database stayed locked by another process for longer than the timeout."""
+
+
+@dataclass(frozen=True)
+class LoadContext:
+    """Where a load comes from: Dagster run, asset and partition, the connector and the redacted request."""
+
+    connector: str
+    connector_version: str = ""
+    request: str = ""
+    run_id: str = ""
+    asset_key: str = ""
+    partition_key: str = ""
+    claim_id: str | None = None
+
+
+@dataclass
+class LoadResult:
+    """What one load did."""
+
+    table: str
+    rows_fetched: int = 0
+    rows_new: int = 0
+    rows_changed: int = 0
+    rows_unchanged: int = 0
+    provenance_records: int = 0
+    duration_s: float = 0.0
+    load_id: str = ""
+    ids: list[str] = field(default_factory=list, repr=False)
+
+
+def _is_lock_error(exc: Exception) -> bool:
+    text = str(exc).lower()
+    return "lock" in text and ("conflicting" in text or "could not set" in text or "resource temporarily" in text)
+
+
+def open_duckdb(path: str | Path, *, read_only: bool = False, timeout: float = DEFAULT_LOCK_TIMEOUT
+                ) -> duckdb.DuckDBPyConnection:
+    """Open ``path``, retrying DuckDB's cross-process lock with jittered backoff until ``timeout``."""
+    path = str(path)
+    if read_only and not os.path.exists(path):
+        raise StoreError(f"no evidence database at {path}; run `make run` or a materialization first, "
+                         "or point ARAGORA_DUCKDB_PATH / --db at an existing file")
+    deadline = time.monotonic() + timeout
+    delay = 0.02
+    while True:
+        try:
+            con = duckdb.connect(path, read_only=read_only)
+            con.execute("SET TimeZone = 'UTC'")
+            con.execute("SET autoinstall_known_extensions = false")  # offline: never fetch an extension
+            return con
+        except duckdb.IOException as exc:
+            if not _is_lock_error(exc):
+                raise StoreError(f"cannot open the evidence database {path}: {exc}") from None
+            if time.monotonic() >= deadline:
+                raise StoreLockTimeout(
+                    f"{path} stayed locked by another process for {timeout:.0f}s; a long load may be running "
+                    "(see the loads table) — retry later or raise the timeout"
+                ) from None
+            time.sleep(delay * (1 + random.random()))
+            delay = min(delay * 2, 0.5)
+
+
+def _sql_type(annotation: Any) -> str:
+    text = str(annotation)
+    for needle, sql in (("datetime", "TIMESTAMPTZ"), ("Decimal", "DECIMAL(38, 9)"), ("bool", "BOOLEAN"),
+                        ("int", "BIGINT"), ("float", "DOUBLE"), ("date", "DATE"), ("str", "VARCHAR")):
+        if needle in text and "dict" not in text and "list" not in text:
+            return sql
+    return "JSON"
+
+
+def _json_default(value: Any) -> Any:
+    if isinstance(value, datetime | date):
+        return value.isoformat()
+    if isinstance(value, Decimal):
+        return str(value)
+    if dataclasses.is_dataclass(value):
+        return dataclasses.asdict(value)
+    return str(value)
+
+
+def to_json(value: Any) -> str:
+    """Stable JSON (sorted keys) for metadata and raw objects."""
+    return json.dumps(value, sort_keys=True, default=_json_default, ensure_ascii=False)
+
+
+def _arrow_scalar(value: Any, sql: str) -> Any:
+    if value is None:
+        return None
+    if sql == "JSON":
+        return to_json(value)
+    if sql == "TIMESTAMPTZ" and isinstance(value, datetime):
+        return value.astimezone(UTC) if value.tzinfo else value.replace(tzinfo=UTC)
+    if sql == "DECIMAL(38, 9)":
+        return str(value)
+    if sql == "VARCHAR" and not isinstance(value, str):
+        return str(value)
+    return value
+
+
+class EvidenceStore:
+    """The evidence database: schema, bulk loads with provenance, verification, read-only queries."""
+
+    def __init__(self, path: str | Path, lock_timeout: float = DEFAULT_LOCK_TIMEOUT) -> None:
+        self.path = Path(path)
+        self.lock_timeout = lock_timeout
+        self._writer_lock = FileLock(str(self.path) + ".lock")
+
+    # --- connections --------------------------------------------------------------------
+    @contextmanager
+    def reader(self) -> Iterator[duckdb.DuckDBPyConnection]:
+        """A read-only connection (waits while a writer holds the file)."""
+        con = open_duckdb(self.path, read_only=True, timeout=self.lock_timeout)
+        try:
+            self._check_version(con, writable=False)
+            yield con
+        finally:
+            con.close()
+
+    @contextmanager
+    def writer(self) -> Iterator[duckdb.DuckDBPyConnection]:
+        """The single writer: a cross-process file lock, then the database, migrated to the current schema."""
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            self._writer_lock.acquire(timeout=self.lock_timeout)
+        except Timeout:
+            raise StoreLockTimeout(
+                f"another process has been writing to {self.path} for over {self.lock_timeout:.0f}s"
+            ) from None
+        try:
+            con = open_duckdb(self.path, read_only=False, timeout=self.lock_timeout)
+            try:
+                self._check_version(con, writable=True)
+                yield con
+            finally:
+                con.close()
+        finally:
+            self._writer_lock.release()
+
+    def initialize(self) -> None:
+        """Create or migrate the schema."""
+        with self.writer():
+            pass
+
+    def _check_version(self, con: duckdb.DuckDBPyConnection, *, writable: bool) -> None:
+        exists = con.execute(
+            "SELECT count(*) FROM information_schema.tables WHERE table_name = 'schema_version'"
+        ).fetchone()[0]
+        current = con.execute("SELECT max(version) FROM schema_version").fetchone()[0] if exists else None
+        current = current or 0
+        if current > SCHEMA_VERSION:
+            raise StoreError(
+                f"{self.path} has schema version {current}, newer than this aragora-pipelines understands "
+                f"({SCHEMA_VERSION}); upgrade aragora-pipelines or use another database file"
+            )
+        if current == SCHEMA_VERSION or not writable:
+            return
+        con.execute("BEGIN TRANSACTION")
+        try:
+            con.execute("CREATE TABLE IF NOT EXISTS schema_version (version INTEGER, applied_at TIMESTAMPTZ)")
+            for version in range(current + 1, SCHEMA_VERSION + 1):
+                for statement in _MIGRATIONS[version]:
+                    con.execute(statement)
+                con.execute("INSERT INTO schema_version VALUES (?, now())", [version])
+            con.execute("COMMIT")
+        except Exception:
+            con.execute("ROLLBACK")
+            raise
+
+    # --- loads ----------------------------------------------------------------------------
+    def load_evidence(self, items: Sequence[Evidence], ctx: LoadContext) -> LoadResult:
+        """Merge ``items`` into ``evidence``: new rows inserted, changed rows updated, provenance appended."""
+        started = time.monotonic()
+        now = datetime.now(UTC)
+        # Secrets never reach a row: URLs and metadata are redacted before hashing and storing.
+        unique: dict[str, Evidence] = {
+            e.id: dataclasses.replace(e, url=redact_url(e.url) if e.url else e.url, metadata=redact_mapping(e.metadata))
+            for e in items
+        }
+        columns: dict[str, list[Any]] = {name: [] for name in EVIDENCE_COLUMNS}
+        for ev in unique.values():
+            columns["id"].append(ev.id)
+            columns["source"].append(ev.id.split(":", 1)[0])
+            columns["source_id"].append(ev.source_id)
+            columns["source_type"].append(str(ev.source_type))
+            columns["title"].append(ev.title)
+            columns["content"].append(ev.content)
+            columns["url"].append(ev.url)
+            columns["author"].append(ev.author)
+            columns["created_at"].append(ev.created_at)
+            columns["confidence"].append(float(ev.confidence))
+            columns["freshness"].append(float(ev.freshness))
+            columns["authority"].append(float(ev.authority))
+            columns["reliability_score"].append(float(ev.reliability_score))
+            columns["metadata"].append(to_json(ev.metadata))
+            columns["content_hash"].append(ev.content_hash)
+        table = pa.table(columns, schema=pa.schema([
+            (name, pa.float64() if name in ("confidence", "freshness", "authority", "reliability_score")
+             else pa.string()) for name in EVIDENCE_COLUMNS
+        ]))
+        select = ", ".join(
+            "TRY_CAST(created_at AS TIMESTAMPTZ) AS created_at" if c == "created_at"
+            else "CAST(metadata AS JSON) AS metadata" if c == "metadata" else c
+            for c in EVIDENCE_COLUMNS
+        )
+        return self._merge("evidence", table, select, ctx, now, started,
+                           extra_update="last_run_id = ?, last_partition_key = ?",
+                           extra_insert=("last_run_id", "last_partition_key"))
+
+    def load_objects(self, table_name: str, objects: Sequence[Any], ctx: LoadContext,
+                     service: str = "", object_type: str = "") -> LoadResult:
+        """Merge typed integration models (dataclasses with ``id`` and ``raw``) into ``table_name``."""
+        if not table_name.replace("_", "").isalnum():
+            raise StoreError(f"invalid table name {table_name!r}: use letters, digits and underscores")
+        started = time.monotonic()
+        now = datetime.now(UTC)
+        unique = {str(o.id): o for o in objects}
+        model = type(next(iter(unique.values()))) if unique else None
+        typed = self._model_columns(model) if model else {}
+        cols: dict[str, list[Any]] = {"id": [], **{name: [] for name in typed}, "raw": [], "content_hash": []}
+        for oid, obj in unique.items():
+            cols["id"].append(oid)
+            for name, sql in typed.items():
+                cols[name].append(_arrow_scalar(getattr(obj, name, None), sql))
+            raw = to_json(getattr(obj, "raw", None) or {})
+            cols["raw"].append(raw)
+            cols["content_hash"].append(_sha256(raw))
+        arrow = pa.table(cols) if unique else pa.table({"id": pa.array([], pa.string())})
+        with self.writer() as con:
+            self._ensure_object_table(con, table_name, typed, service, object_type)
+        select = ", ".join(
+            f"CAST({c} AS {typed[c]}) AS {c}" if c in typed else ("CAST(raw AS JSON) AS raw" if c == "raw" else c)
+            for c in cols
+        )
+        return self._merge(table_name, arrow if unique else None, select, ctx, now, started)
+
+    @staticmethod
+    def _model_columns(model: type) -> dict[str, str]:
+        hints = get_type_hints(model)
+        return {f.name: _sql_type(hints.get(f.name, str)) for f in dataclasses.fields(model)
+                if f.name not in ("id", "raw")}
+
+    def _ensure_object_table(self, con: duckdb.DuckDBPyConnection, name: str, typed: dict[str, str],
+                             service: str, object_type: str) -> None:
+        exists = con.execute("SELECT count(*) FROM information_schema.tables WHERE table_name = ?",
+                             [name]).fetchone()[0]
+        if not exists:
+            typed_sql = "".join(f", {c} {t}" for c, t in typed.items())
+            con.execute(
+                f"CREATE TABLE {name} (id VARCHAR PRIMARY KEY{typed_sql}, raw JSON, content_hash VARCHAR NOT NULL, "
+                "first_seen TIMESTAMPTZ NOT NULL, last_seen TIMESTAMPTZ NOT NULL)"
+            )
+            con.execute("INSERT INTO object_tables VALUES (?, ?, ?, now()) ON CONFLICT DO NOTHING",
+                        [name, service, object_type])
+            return
+        have = {r[0] for r in con.execute(
+            "SELECT column_name FROM information_schema.columns WHERE table_name = ?", [name]).fetchall()}
+        for column, sql in typed.items():
+            if column not in have:  # the model grew a field: add the column, old rows read NULL
+                con.execute(f"ALTER TABLE {name} ADD COLUMN {column} {sql}")
+
+    def _merge(self, target: str, incoming: pa.Table | None, select: str, ctx: LoadContext, now: datetime,
+               started: float, extra_update: str = "", extra_insert: tuple[str, ...] = ()) -> LoadResult:
+        """The one merge: classify by content hash, insert new, update changed, chain provenance, log the load."""
+        result = LoadResult(table=target, load_id=uuid.uuid4().hex)
+        fetched_at = utc_timestamp(now)
+        with self.writer() as con:
+            con.execute("BEGIN TRANSACTION")
+            try:
+                if incoming is not None and incoming.num_rows:
+                    con.register("incoming_raw", incoming)
+                    con.execute(f"CREATE OR REPLACE TEMP TABLE incoming AS SELECT {select} FROM incoming_raw")
+                    con.unregister("incoming_raw")
+                    con.execute(
+                        f"""CREATE OR REPLACE TEMP TABLE classified AS
+                        SELECT i.id, i.content_hash,
+                               CASE WHEN t.id IS NULL THEN 'new'
+                                    WHEN t.content_hash <> i.content_hash THEN 'changed'
+                                    ELSE 'unchanged' END AS kind
+                        FROM incoming i LEFT JOIN {target} t ON t.id = i.id"""
+                    )
+                    counts = dict(con.execute("SELECT kind, count(*) FROM classified GROUP BY kind").fetchall())
+                    result.rows_fetched = incoming.num_rows
+                    result.rows_new = counts.get("new", 0)
+                    result.rows_changed = counts.get("changed", 0)
+                    result.rows_unchanged = counts.get("unchanged", 0)
+                    self._apply(con, target, now, ctx, extra_update, extra_insert)
+                    result.provenance_records = self._append_provenance(con, target, fetched_at, ctx)
+                    if ctx.claim_id and target == "evidence":
+                        con.execute(
+                            """INSERT INTO claim_citations
+                               SELECT ?, id, ?, 1.0, ?, ? FROM incoming ON CONFLICT DO NOTHING""",
+                            [ctx.claim_id, SupportType.SUPPORTS.value, ctx.run_id, now],
+                        )
+                    result.ids = [r[0] for r in con.execute("SELECT id FROM incoming").fetchall()]
+                result.duration_s = time.monotonic() - started
+                self._log_load(con, result, ctx, "success", now, None)
+                con.execute("COMMIT")
+            except BaseException:
+                con.execute("ROLLBACK")
+                raise
+        return result
+
+    def _apply(self, con: duckdb.DuckDBPyConnection, target: str, now: datetime, ctx: LoadContext,
+               extra_update: str, extra_insert: tuple[str, ...]) -> None:
+        cols = [r[0] for r in con.execute("SELECT * FROM incoming LIMIT 0").description]
+        extra_params = [ctx.run_id, ctx.partition_key] if extra_insert else []
+        insert_cols = ", ".join([*cols, "first_seen", "last_seen", *extra_insert])
+        placeholders = ", ".join(["?"] * (2 + len(extra_insert)))
+        con.execute(
+            f"""INSERT INTO {target} ({insert_cols})
+                SELECT i.*, {placeholders} FROM incoming i JOIN classified c USING (id) WHERE c.kind = 'new'""",
+            [now, now, *extra_params],
+        )
+        sets = ", ".join(f"{c} = i.{c}" for c in cols if c != "id")
+        extra = f", {extra_update}" if extra_update else ""
+        con.execute(
+            f"""UPDATE {target} SET {sets}, last_seen = ?{extra}
+                FROM (SELECT i.* FROM incoming i JOIN classified c USING (id) WHERE c.kind <> 'new') i
+                WHERE {target}.id = i.id""",
+            [now, *extra_params],
+        )
+
+    def _append_provenance(self, con: duckdb.DuckDBPyConnection, target: str, fetched_at: str,
+                           ctx: LoadContext) -> int:
+        rows = con.execute(
+            """SELECT c.id, c.content_hash, p.chain_hash
+               FROM classified c
+               LEFT JOIN (SELECT item_id, arg_max(chain_hash, seq) AS chain_hash
+                          FROM provenance WHERE item_table = ? GROUP BY item_id) p ON p.item_id = c.id
+               WHERE c.kind <> 'unchanged'""",
+            [target],
+        ).fetchall()
+        if not rows:
+            return 0
+        ids, hashes, previous, chains = [], [], [], []
+        for item_id, content_hash, prev in rows:
+            prev = prev or GENESIS_HASH
+            ids.append(item_id)
+            hashes.append(content_hash)
+            previous.append(prev)
+            chains.append(compute_chain_hash(content_hash, prev, fetched_at))
+        records = pa.table({"item_id": ids, "content_hash": hashes, "previous_hash": previous, "chain_hash": chains})
+        con.register("new_provenance", records)
+        con.execute(
+            """INSERT INTO provenance
+               SELECT nextval('provenance_seq'), 'prov_' || substr(chain_hash, 1, 24), ?, item_id, content_hash,
+                      previous_hash, chain_hash, ?, ?, ?, ?, ?, ?, ?, ?
+               FROM new_provenance""",
+            [target, fetched_at, ctx.connector, ctx.connector_version, redact(ctx.request), ctx.run_id,
+             ctx.asset_key, ctx.partition_key, ctx.claim_id],
+        )
+        con.unregister("new_provenance")
+        return len(rows)
+
+    def _log_load(self, con: duckdb.DuckDBPyConnection, result: LoadResult, ctx: LoadContext, status: str,
+                  started_at: datetime, error: str | None) -> None:
+        con.execute(
+            "INSERT INTO loads VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, now(), ?, ?)",
+            [result.load_id, ctx.run_id, ctx.asset_key, ctx.partition_key, result.table, ctx.connector,
+             result.rows_fetched, result.rows_new, result.rows_changed, result.rows_unchanged, status,
+             started_at, result.duration_s, redact(error) if error else None],
+        )
+
+    # --- verification -----------------------------------------------------------------------
+    def verify(self, *, partition_key: str | None = None, asset_key: str | None = None) -> list[str]:
+        """Recompute the provenance chains (and evidence content hashes); returns problems, first first."""
+        where, params = [], []
+        if partition_key is not None:
+            where.append("item_id IN (SELECT item_id FROM provenance WHERE partition_key = ?)")
+            params.append(partition_key)
+        if asset_key is not None:
+            where.append("item_id IN (SELECT item_id FROM provenance WHERE asset_key = ?)")
+            params.append(asset_key)
+        clause = ("WHERE " + " AND ".join(where)) if where else ""
+        with self.reader() as con:
+            if not self._has_table(con, "provenance"):
+                return []
+            problems = [
+                f"provenance seq {seq} ({item_table} {item_id}): {reason}"
+                for seq, item_table, item_id, reason in con.execute(
+                    f"""WITH chain AS (
+                          SELECT *, lag(chain_hash) OVER (PARTITION BY item_table, item_id ORDER BY seq) AS prev
+                          FROM provenance {clause})
+                        SELECT seq, item_table, item_id,
+                          CASE WHEN previous_hash <> coalesce(prev, '{GENESIS_HASH}')
+                                 THEN 'does not link to the record before it (removed or reordered record)'
+                               ELSE 'chain hash does not match its fields (record changed)' END
+                        FROM chain
+                        WHERE previous_hash <> coalesce(prev, '{GENESIS_HASH}')
+                           OR chain_hash <> sha256(content_hash || '|' || previous_hash || '|' || fetched_at)
+                        ORDER BY seq""",
+                    params,
+                ).fetchall()
+            ]
+            problems += self._verify_current_rows(con, clause, params)
+        return problems
+
+    def _verify_current_rows(self, con: duckdb.DuckDBPyConnection, clause: str, params: list[Any]) -> list[str]:
+        problems: list[str] = []
+        tables = ["evidence"] + [r[0] for r in con.execute("SELECT table_name FROM object_tables").fetchall()]
+        for table in tables:
+            latest = con.execute(
+                f"""SELECT t.id, t.content_hash, p.content_hash AS chained
+                    FROM {table} t LEFT JOIN (
+                      SELECT item_id, arg_max(content_hash, seq) AS content_hash FROM provenance {clause}
+                      {"AND" if clause else "WHERE"} item_table = ? GROUP BY item_id) p ON p.item_id = t.id
+                    {"WHERE t.id IN (SELECT item_id FROM provenance " + clause + ")" if clause else ""}""",
+                [*params, table, *params],
+            ).fetchall()
+            for item_id, stored_hash, chained in latest:
+                if chained is None:
+                    problems.append(f"{table} {item_id}: no provenance record (deleted)")
+                elif stored_hash != chained:
+                    problems.append(f"{table} {item_id}: content hash differs from its latest provenance record")
+            if table == "evidence":
+                problems += self._verify_evidence_content(con, clause, params)
+            else:
+                bad = con.execute(
+                    f"SELECT id FROM {table} WHERE content_hash <> sha256(CAST(raw AS VARCHAR)) ORDER BY id"
+                ).fetchall()
+                problems += [f"{table} {r[0]}: raw object changed after it was stored" for r in bad]
+        return problems
+
+    def _verify_evidence_content(self, con: duckdb.DuckDBPyConnection, clause: str, params: list[Any]) -> list[str]:
+        filt = f"WHERE id IN (SELECT item_id FROM provenance {clause})" if clause else ""
+        rows = con.execute(
+            f"""SELECT id, source_type, source_id, content, title, strftime(created_at AT TIME ZONE 'UTC',
+                       '%Y-%m-%dT%H:%M:%SZ'), author, url, content_hash FROM evidence {filt}""",
+            params,
+        ).fetchall()
+        problems = []
+        for eid, stype, sid, content, title, created, author, url, stored in rows:
+            ev = Evidence(id=eid, source_type=stype, source_id=sid, content=content or "", title=title or "",
+                          created_at=created, author=author, url=url)
+            if ev.content_hash != stored:
+                problems.append(f"evidence {eid}: content changed after it was stored (hash mismatch)")
+        return problems
+
+    @staticmethod
+    def _has_table(con: duckdb.DuckDBPyConnection, name: str) -> bool:
+        return bool(con.execute("SELECT count(*) FROM information_schema.tables WHERE table_name = ?",
+                                [name]).fetchone()[0])
+
+    # --- data checks --------------------------------------------------------------------------
+    def duplicate_ids(self, table: str) -> int:
+        """How many rows of ``table`` share an id with another row."""
+        with self.reader() as con:
+            return con.execute(f"SELECT count(*) - count(DISTINCT id) FROM {table}").fetchone()[0]
+
+    def scores_out_of_range(self, source: str) -> int:
+        """Evidence rows of ``source`` with a score outside [0, 1]."""
+        with self.reader() as con:
+            return con.execute(
+                """SELECT count(*) FROM evidence WHERE source = ? AND NOT (
+                     confidence BETWEEN 0 AND 1 AND freshness BETWEEN 0 AND 1 AND authority BETWEEN 0 AND 1
+                     AND reliability_score BETWEEN 0 AND 1)""",
+                [source],
+            ).fetchone()[0]
+
+    def secret_findings(self, table: str, ids: Sequence[str]) -> list[str]:
+        """Rows among ``ids`` whose stored URL, metadata or raw object holds a secret-looking value."""
+        if not ids:
+            return []
+        columns = "url, CAST(metadata AS VARCHAR)" if table == "evidence" else "CAST(raw AS VARCHAR), NULL"
+        with self.reader() as con:
+            con.register("ids", pa.table({"id": list(ids)}))
+            rows = con.execute(f"SELECT id, {columns} FROM {table} JOIN ids USING (id)").fetchall()
+        return [f"{table} {rid}: secret-looking value stored" for rid, a, b in rows
+                if contains_secret(a or "") or contains_secret(b or "")]
+
+    def preview(self, table: str, ids: Sequence[str], rows: int = 5) -> str:
+        """A short Markdown table of the first rows of a load (for Dagster metadata)."""
+        if not ids:
+            return "_no rows_"
+        cols = "id, title, reliability_score, url" if table == "evidence" else "id, first_seen"
+        with self.reader() as con:
+            con.register("ids", pa.table({"id": list(ids)[: rows]}))
+            result = con.execute(f"SELECT {cols} FROM {table} JOIN ids USING (id) ORDER BY id")
+            names = [d[0] for d in result.description]
+            data = result.fetchall()
+        def cell(value: Any) -> str:
+            text = f"{value:.3f}" if isinstance(value, float) else str(value if value is not None else "")
+            return text.replace("|", "\\|").replace("\n", " ")[:80]
+        lines = ["| " + " | ".join(names) + " |", "|" + "---|" * len(names)]
+        lines += ["| " + " | ".join(cell(v) for v in row) + " |" for row in data]
+        return "\n".join(lines)
+
+    # --- views --------------------------------------------------------------------------------
+    def refresh_views(self) -> list[str]:
+        """(Re)create the analyst views and rebuild the full-text index over evidence; returns the view names."""
+        with self.writer() as con:
+            for name, body in VIEWS.items():
+                con.execute(f"CREATE OR REPLACE VIEW {name} AS {body}")
+            load_fts(con)
+            con.execute(FTS_INDEX)
+        return list(VIEWS)
+
+    # --- reading ------------------------------------------------------------------------------
+    def query(self, sql: str, params: Sequence[Any] | None = None) -> list[tuple[Any, ...]]:
+        """Run a query on a read-only connection and return all rows."""
+        with self.reader() as con:
+            return con.execute(sql, list(params or [])).fetchall()
+
+    def columns(self, table: str) -> list[tuple[str, str]]:
+        """(name, type) of each column of ``table`` (empty when it does not exist yet)."""
+        if not self.path.exists():
+            return []
+        with self.reader() as con:
+            return [(r[0], r[1]) for r in con.execute(
+                "SELECT column_name, data_type FROM information_schema.columns WHERE table_name = ? "
+                "ORDER BY ordinal_position", [table]).fetchall()]
+
+    def counts(self) -> dict[str, int]:
+        """Row counts of the core tables (0 for a table not yet created)."""
+        if not self.path.exists():
+            return {"evidence": 0, "provenance": 0, "loads": 0, "claim_citations": 0}
+        with self.reader() as con:
+            return {t: (con.execute(f"SELECT count(*) FROM {t}").fetchone()[0] if self._has_table(con, t) else 0)
+                    for t in ("evidence", "provenance", "loads", "claim_citations")}
+
+
+def _sha256(text: str) -> str:
+    return hashlib.sha256(text.encode()).hexdigest()
