@@ -14,6 +14,10 @@ $(STAMP): pyproject.toml constraints.txt
 	$(BIN)/pip install -q -c constraints.txt -e '.[test]'
 	touch $(STAMP)
 
+$(VENV)/.installed-%: $(STAMP)
+	$(BIN)/pip install -q -c constraints.txt -e '.[test,$*]'
+	touch $@
+
 install: $(STAMP)
 
 run: install
@@ -24,6 +28,13 @@ lint: install
 
 test: lint
 	$(BIN)/python -m pytest -q -m "not e2e"
+
+bench: $(VENV)/.installed-bench
+	$(BIN)/python benchmarks/ingest_vs_dlt.py
+	$(BIN)/python benchmarks/backfill.py
+
+e2e: $(VENV)/.installed-e2e
+	$(BIN)/python -m pytest -q tests/e2e
 
 clean:
 	rm -rf $(VENV) .pytest_cache data

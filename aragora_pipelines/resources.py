@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import dataclasses
 import os
-from datetime import datetime
 from pathlib import Path
 from typing import Any, ClassVar
 
@@ -94,13 +93,20 @@ class ConnectorResource(ConfigurableResource):
 
 
 class EvidenceConnectorResource(ConnectorResource):
-    """An evidence connector as a resource; ``build()`` returns a fresh connector."""
+    """An evidence connector as a resource; ``build()`` returns a fresh connector.
+
+    ``retry_parse_errors`` defaults on here: ingestion only reads (GET), so a page that
+    arrives truncated or garbled is fetched again (within ``max_retries``) instead of
+    failing a whole partition. The connector library's own default stays off.
+    """
 
     connector_class: ClassVar[type[BaseConnector]]
+    retry_parse_errors: bool = True
 
     def build(self) -> BaseConnector:
         """A connector configured from this resource (credentials resolved now, not at import)."""
-        return self.connector_class(base_url=self.base_url, **self._credentials(), **self._limits(), **self.options)
+        return self.connector_class(base_url=self.base_url, retry_parse_errors=self.retry_parse_errors,
+                                    **self._credentials(), **self._limits(), **self.options)
 
 
 class IntegrationConnectorResource(ConnectorResource):
@@ -144,7 +150,3 @@ def integration_resource_class(cls: type[IntegrationConnector], credentials: typ
     model.credential_fields = tuple(names)
     return model
 
-
-def window_of(start: datetime, end: datetime) -> tuple[datetime, datetime]:
-    """A partition's time window as (since, until)."""
-    return start, end
