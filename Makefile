@@ -6,7 +6,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 export DAGSTER_HOME ?= $(CURDIR)/dagster_home
 
-.PHONY: install run test lint bench e2e clean
+.PHONY: install run test unit lint bench e2e clean
 
 $(STAMP): pyproject.toml constraints.txt
 	$(PYTHON) -m venv $(VENV)
@@ -28,6 +28,10 @@ lint: install
 
 test: lint
 	$(BIN)/python -m pytest -q -m "not e2e"
+
+# The fast unit suite alone (no multi-process or fault-soak tests).
+unit: lint
+	$(BIN)/python -m pytest -q -m "not e2e and not slow"
 
 bench: $(VENV)/.installed-bench
 	$(BIN)/python benchmarks/ingest_vs_dlt.py
