@@ -14,6 +14,7 @@ import logging
 import os
 import re
 import sys
+import textwrap
 import threading
 import time
 import uuid
@@ -82,8 +83,8 @@ def one_line(exc: BaseException) -> str:
 def read_only_statement(con: duckdb.DuckDBPyConnection, sql: str) -> str:
     """``sql`` when it is exactly one read-only SELECT; UsageError otherwise (writes, ATTACH, COPY, PRAGMA...).
 
-    sqlglot classifies it first, in Python, so nothing else reaches DuckDB (whose parser already binds PRAGMAs);
-    then DuckDB's own parser, on the connection that will run it, must also see one SELECT statement.
+    sqlglot classifies it first, in Python (DuckDB's parser files ``PRAGMA x`` under SELECT and binds pragmas);
+    then DuckDB's own parser, on the connection that will run it, must also see exactly one SELECT.
     """
     try:
         trees = [tree for tree in sqlglot.parse(sql, read="duckdb") if tree is not None]
@@ -210,21 +211,20 @@ def cmd_query(args: argparse.Namespace) -> int:
     if output is not None:
         _check_output(output, db)
     table = run_query(EvidenceStore(db), args.sql)
-    if args.format == "parquet":
-        try:
-            pq.write_table(table, output)
-        except (pa.ArrowException, OSError) as exc:
-            raise UsageError(f"cannot write parquet to {output}: {one_line(exc)}") from None
+    render: Callable[[pa.Table], str] = {
+        "table": lambda t: render_table(t, args.max_width), "csv": render_csv, "json": render_json,
+        "parquet": lambda t: "",
+    }[args.format]
+    if output is None:
+        sys.stdout.write(render(table))
     else:
-        render: Callable[[pa.Table], str] = {
-            "table": lambda t: render_table(t, args.max_width), "csv": render_csv, "json": render_json,
-        }[args.format]
-        text = render(table)
-        if output is None:
-            sys.stdout.write(text)
-        else:
-            output.write_text(text, "utf-8")
-    if output is not None:
+        try:
+            if args.format == "parquet":
+                pq.write_table(table, output)
+            else:
+                output.write_text(render(table), "utf-8")
+        except (pa.ArrowException, OSError) as exc:
+            raise UsageError(f"cannot write {args.format} to {output}: {one_line(exc)}") from None
         print(f"wrote {table.num_rows} rows to {output}", file=sys.stderr)
     if table.num_rows == 0:
         print("no rows", file=sys.stderr)
@@ -295,11 +295,12 @@ def cmd_topics_add(args: argparse.Namespace) -> int:
     path = _topics_path(args)
     topics = load_topics(path)
     key = validate_key(args.key)
-    if key in topics and not args.replace:
+    existed = key in topics
+    if existed and not args.replace:
         raise UsageError(f"topic {key!r} already exists in {path}; use --replace to change it")
     topics[key] = Topic(key, args.query or query_for_key(key), args.claim)
     save_topics(topics, path)
-    print(f"{'replaced' if args.replace else 'added'} topic {key!r} (query {topics[key].query!r}) in {path}; "
+    print(f"{'replaced' if existed else 'added'} topic {key!r} (query {topics[key].query!r}) in {path}; "
           "the topics sensor adds its partition within 30 s")
     return EXIT_OK
 
@@ -318,7 +319,7 @@ def cmd_topics_remove(args: argparse.Namespace) -> int:
 
 # --- sources and ingest --------------------------------------------------------------------------
 def _evidence_class(source: str) -> type:
-    """The registered evidence connector class (UsageError listing the names when unknown)."""
+    """The registered evidence connector class (ConnectorValidationError listing the names when unknown)."""
     from connectors.registry import get_connector_class
 
     return get_connector_class(source)
@@ -494,7 +495,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     def add(name: str, handler: Callable[[argparse.Namespace], int], help_text: str,
             parents: Sequence[argparse.ArgumentParser] = (common,)) -> argparse.ArgumentParser:
-        sub = commands.add_parser(name, parents=list(parents), help=help_text, description=help_text,
+        sub = commands.add_parser(name, parents=list(parents), help=help_text, description=textwrap.fill(help_text),
                                   epilog=EXIT_STATUS_HELP, formatter_class=argparse.RawDescriptionHelpFormatter)
         sub.set_defaults(handler=handler)
         return sub
@@ -528,8 +529,8 @@ def build_parser() -> argparse.ArgumentParser:
     ingest.add_argument("--since", type=_datetime_arg, metavar="D", help="start of the window (date or ISO "
                         "datetime, UTC), for sources with a time axis")
     ingest.add_argument("--until", type=_datetime_arg, metavar="D", help="end of the window (exclusive)")
-    ingest.add_argument("--limit", type=_positive_int, metavar="N", help="at most N items (default: the assets' "
-                        "limit, 100)")
+    ingest.add_argument("--limit", type=_positive_int, metavar="N", help="at most N items (default: the evidence "
+                        "assets' run-config limit)")
     ingest.add_argument("--claim", metavar="ID", help="cite every result for this claim id")
 
     topics_common = argparse.ArgumentParser(add_help=False, parents=[common])
@@ -544,7 +545,7 @@ def build_parser() -> argparse.ArgumentParser:
         ("add", cmd_topics_add, "Add a topic (its key becomes a Dagster partition)."),
         ("remove", cmd_topics_remove, "Remove a topic from the file; its stored evidence stays."),
     ):
-        action = actions.add_parser(name, parents=[topics_common], help=text, description=text,
+        action = actions.add_parser(name, parents=[topics_common], help=text, description=textwrap.fill(text),
                                     epilog=EXIT_STATUS_HELP, formatter_class=argparse.RawDescriptionHelpFormatter)
         action.set_defaults(handler=handler)
         if name != "list":
