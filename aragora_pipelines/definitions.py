@@ -10,6 +10,7 @@ from pathlib import Path
 
 from dagster import (
     AssetKey,
+    AssetSelection,
     DailyPartitionsDefinition,
     DefaultScheduleStatus,
     DefaultSensorStatus,
@@ -39,6 +40,7 @@ from aragora_pipelines.resources import (
 from aragora_pipelines.topics import load_topics
 from assets.catalog import evidence_catalog_asset
 from assets.evidence import evidence_asset
+from assets.freshness import partition_freshness_checks
 from assets.integrations import integration_asset
 from connectors.registry import EVIDENCE_CONNECTORS, INTEGRATION_CONNECTORS
 
@@ -205,20 +207,36 @@ def topics_sensor(context: SensorEvaluationContext) -> SensorResult | SkipReason
 # Per-partition freshness: each day's partition must exist by 06:00 UTC the next day. Dagster marks
 # these builders "superseded" by FreshnessPolicy, which we also set, but only they check every
 # daily partition (a FreshnessPolicy looks at the latest materialization), so both are kept.
+# They understand purely day-partitioned assets only; day x topic evidence gets our own check.
 with warnings.catch_warnings():
     warnings.simplefilter("ignore", SupersessionWarning)
     freshness_checks = build_time_partition_freshness_checks(
-        assets=list(integration_assets.values()),  # day-partitioned only: the check raises on day x topic assets
-        deadline_cron="0 6 * * *",
-    )
+        assets=list(integration_assets.values()), deadline_cron="0 6 * * *")
     freshness_sensor = build_sensor_for_freshness_checks(
         freshness_checks=freshness_checks, default_status=DefaultSensorStatus.RUNNING)
 
+evidence_freshness_checks = partition_freshness_checks([evidence_assets[s] for s in timed_sources], deadline_hour=6)
+evidence_freshness_job = define_asset_job(
+    "evidence_freshness_checks", selection=AssetSelection.checks(*evidence_freshness_checks),
+    description="Checks that every topic's partition of the due day exists.")
+
+
+@sensor(job=evidence_freshness_job, minimum_interval_seconds=3600, default_status=DefaultSensorStatus.RUNNING)
+def evidence_freshness_sensor(context: SensorEvaluationContext) -> RunRequest | SkipReason:
+    """Hourly: evaluate the day x topic freshness check of every configured time-aware source."""
+    keys = [key for check in evidence_freshness_checks for key in check.check_keys
+            if configured(key.asset_key.path[-1].removeprefix("evidence_"))]
+    if not keys:
+        return SkipReason("no configured time-aware evidence source")
+    hour = datetime.now(UTC).strftime("%Y-%m-%dT%H")
+    return RunRequest(run_key=hour, asset_selection=[], asset_check_keys=keys)
+
 defs = Definitions(
     assets=[*evidence_assets.values(), *integration_assets.values(), catalog],
-    asset_checks=freshness_checks,
-    jobs=[evidence_daily_job, evidence_topics_job, embedded_default_job, catalog_job, integrations_daily_job],
+    asset_checks=[*freshness_checks, *evidence_freshness_checks],
+    jobs=[evidence_daily_job, evidence_topics_job, embedded_default_job, catalog_job, integrations_daily_job,
+          evidence_freshness_job],
     schedules=[daily_evidence_schedule, daily_topic_evidence_schedule, daily_integrations_schedule],
-    sensors=[topics_sensor, freshness_sensor],
+    sensors=[topics_sensor, freshness_sensor, evidence_freshness_sensor],
     resources=RESOURCES,
 )

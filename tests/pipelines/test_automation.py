@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 from dagster import (
+    AssetSelection,
     DagsterInstance,
     RunRequest,
     SkipReason,
@@ -22,6 +23,8 @@ from aragora_pipelines.definitions import (
     RESOURCES,
     daily_evidence_schedule,
     daily_integrations_schedule,
+    evidence_assets,
+    evidence_freshness_checks,
     integration_assets,
     topics_sensor,
 )
@@ -87,3 +90,26 @@ def test_stripe_customers_partition_from_the_simulator(apisim, tmp_path: Path,
     assert store.query("SELECT count(*) FROM provenance WHERE item_table = 'stripe_customers'") == [(len(ids),)]
     assert secret.encode() not in store_path.read_bytes()
     assert store.verify() == []
+
+
+def test_evidence_partition_freshness_check_reports_missing_topics(apisim, run_assets, instance) -> None:
+    from dagster import MultiPartitionKey
+
+    from assets.freshness import due_day
+    day = due_day(datetime.now(UTC), deadline_hour=6)
+    fresh = MultiPartitionKey({"date": day, "topic": "ai-safety"})
+    hn = {"base_url": apisim.hn, "max_retries": 1, "base_delay_seconds": 0.01}
+    assert run_assets([evidence_assets["hackernews"]], fresh, hackernews=hn).success
+    check = next(c for c in evidence_freshness_checks if "evidence_hackernews" in str(c.check_keys))
+    result = materialize([evidence_assets["hackernews"], check], instance=instance,
+                         selection=AssetSelection.checks(check), resources=RESOURCES, raise_on_error=False)
+    evaluation = next(e.asset_check_evaluation_data for e in result.all_events
+                      if e.event_type_value == "ASSET_CHECK_EVALUATION")
+    assert not evaluation.passed  # rate-limiting has no partition for the due day yet
+    assert evaluation.metadata["missing_topics"].value == "rate-limiting"
+
+
+def test_due_day_waits_for_the_deadline() -> None:
+    from assets.freshness import due_day
+    assert due_day(datetime(2026, 3, 2, 5, 59, tzinfo=UTC), 6) == "2026-02-28"
+    assert due_day(datetime(2026, 3, 2, 6, 0, tzinfo=UTC), 6) == "2026-03-01"
