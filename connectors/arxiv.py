@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import math
 import re
 from datetime import UTC, datetime, timedelta
 from typing import Any, ClassVar
@@ -11,11 +10,11 @@ from xml.etree.ElementTree import Element, ParseError
 from defusedxml import DefusedXmlException
 from defusedxml.ElementTree import fromstring
 
-from connectors.base import BaseConnector, Evidence, PaginationGuard, evidence_id, to_utc
+from connectors.base import BaseConnector, Evidence, PaginationGuard, ceil_time, check_count, evidence_id
 from connectors.exceptions import ConnectorNotFoundError, ConnectorParseError, ConnectorValidationError
 from connectors.provenance import SourceType
 from connectors.redact import get_logger
-from connectors.text import freshness, iso_utc
+from connectors.text import freshness, int_or_none, iso_utc
 
 log = get_logger(__name__)
 
@@ -26,6 +25,7 @@ MAX_PAGE_SIZE = 2000  # arXiv's documented ceiling for max_results per call
 FRESHNESS_HALF_LIFE_DAYS = 365.0
 ARXIV_EPOCH = datetime(1991, 1, 1, tzinfo=UTC)
 _DATE_FORMAT = "%Y%m%d%H%M"
+_MINUTE = timedelta(minutes=1)
 _SORT_BY = {"relevance", "lastUpdatedDate", "submittedDate"}
 _SORT_ORDER = {"ascending", "descending"}
 _OPTION_NAMES = {"sort_by": "sort_by", "sortBy": "sort_by", "sort_order": "sort_order", "sortOrder": "sort_order"}
@@ -36,17 +36,12 @@ _ABS_ID = re.compile(r"/abs/(?P<id>.+?)(?:v(?P<version>\d+))?$")
 _BARE_ID = re.compile(r"^(?P<id>\d{4}\.\d{4,5}|[a-z][a-z-]*(?:\.[A-Z]{2})?/\d{7})(?:v(?P<version>\d+))?$")
 
 
-def _minute_ceil(moment: datetime) -> datetime:
-    """``moment`` rounded up to a whole minute (arXiv's date filter has minute resolution)."""
-    return datetime.fromtimestamp(math.ceil(moment.timestamp() / 60) * 60, UTC)
-
-
 def submitted_clause(since: datetime | None, until: datetime | None) -> str | None:
     """``submittedDate:[A TO B]`` selecting [since, until); arXiv ranges include both ends, to the minute."""
     if since is None and until is None:
         return None
-    start = _minute_ceil(since or ARXIV_EPOCH)
-    end = _minute_ceil(until or datetime.now(UTC)) - timedelta(minutes=1)
+    start = ceil_time(since or ARXIV_EPOCH, _MINUTE)  # arXiv's date filter has minute resolution
+    end = ceil_time(until or datetime.now(UTC), _MINUTE) - _MINUTE
     return f"submittedDate:[{start.strftime(_DATE_FORMAT)} TO {end.strftime(_DATE_FORMAT)}]"
 
 
@@ -94,11 +89,7 @@ class ArXivConnector(BaseConnector):
 
     def __init__(self, *, base_url: str | None = None, page_size: int = 100, **kwargs: Any) -> None:
         super().__init__(base_url=base_url, **kwargs)
-        if not isinstance(page_size, int) or not 1 <= page_size <= MAX_PAGE_SIZE:
-            raise ConnectorValidationError(
-                f"page_size must be an integer from 1 to {MAX_PAGE_SIZE}, got {page_size!r}", connector=self.name
-            )
-        self.page_size = page_size
+        self.page_size = check_count("page_size", page_size, self.name, maximum=MAX_PAGE_SIZE)
 
     @property
     def name(self) -> str:
@@ -122,9 +113,7 @@ class ArXivConnector(BaseConnector):
     ) -> list[Evidence]:
         """Papers matching ``query`` submitted in [since, until), at most ``limit`` of them."""
         want = self._check_limit(limit)
-        since, until = to_utc(since), to_utc(until)
-        if since and until and since >= until:
-            raise ConnectorValidationError(f"since ({since}) must be before until ({until})", connector=self.name)
+        since, until = self._check_window(since, until)
         search_query = build_search_query(query, since, until)
         if not search_query:
             raise ConnectorValidationError("query is empty: give search text or a time window", connector=self.name)
@@ -135,8 +124,8 @@ class ArXivConnector(BaseConnector):
         while len(items) < want:
             size = min(self.page_size, want - len(items))
             feed = await self._query({**params, "start": start, "max_results": size})
-            total = _int(feed.findtext(f"{OPENSEARCH}totalResults"))
-            reported = _int(feed.findtext(f"{OPENSEARCH}startIndex"))
+            total = int_or_none(feed.findtext(f"{OPENSEARCH}totalResults"))
+            reported = int_or_none(feed.findtext(f"{OPENSEARCH}startIndex"))
             guard.check(start if reported is None else reported)
             entries = feed.findall(f"{ATOM}entry")
             if not entries:
@@ -155,11 +144,7 @@ class ArXivConnector(BaseConnector):
 
     def _sort_params(self, options: dict[str, Any]) -> dict[str, str]:
         """sortBy/sortOrder from the keyword options, validated."""
-        unknown = set(options) - set(_OPTION_NAMES)
-        if unknown:
-            raise ConnectorValidationError(
-                f"unknown search option(s) {sorted(unknown)}; arXiv accepts sort_by and sort_order", connector=self.name
-            )
+        self._check_options(options, _OPTION_NAMES)
         named = {_OPTION_NAMES[key]: value for key, value in options.items() if value is not None}
         params: dict[str, str] = {}
         for key, api_name, allowed in (("sort_by", "sortBy", _SORT_BY), ("sort_order", "sortOrder", _SORT_ORDER)):
@@ -261,11 +246,3 @@ class ArXivConnector(BaseConnector):
                 "peer_reviewed": peer_reviewed,
             },
         )
-
-
-def _int(value: str | None) -> int | None:
-    """An integer from feed text, or None when absent or malformed."""
-    try:
-        return int(value) if value is not None else None
-    except ValueError:
-        return None

@@ -12,9 +12,9 @@ import hashlib
 import json
 import os
 from abc import ABC, abstractmethod
-from collections.abc import Awaitable, Callable, Hashable, Mapping
+from collections.abc import Awaitable, Callable, Hashable, Iterable, Mapping
 from dataclasses import asdict, dataclass, field, fields
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any, ClassVar, Literal, TypeVar
 from urllib.parse import urlsplit
 
@@ -33,11 +33,13 @@ from connectors.exceptions import (
 from connectors.provenance import ProvenanceManager, ProvenanceRecord, SourceType
 from connectors.redact import get_logger, redact_url, register_secret
 from connectors.resilience import CircuitBreaker, get_circuit_breaker, get_rate_limiter, retry_async
-from connectors.text import iso_utc
+from connectors.text import iso_utc, parse_datetime
 
 __version__ = "0.1.0"
 T = TypeVar("T")
 log = get_logger(__name__)
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+_SECOND = timedelta(seconds=1)
 
 # created_at is hashed in its canonical form (iso_utc), so a row read back from a TIMESTAMPTZ
 # column hashes the same as the item did when it was fetched.
@@ -127,13 +129,33 @@ class PaginationGuard:
         self._seen.add(token)
 
 
+def check_count(name: str, value: object, connector: str | None = None, *, maximum: int | None = None) -> int:
+    """``value`` if it is an integer from 1 (to ``maximum``), else a validation error naming the setting ``name``."""
+    if not isinstance(value, int) or isinstance(value, bool) or value < 1 or (maximum is not None and value > maximum):
+        what = "a positive integer" if maximum is None else f"an integer from 1 to {maximum}"
+        raise ConnectorValidationError(f"{name} must be {what}, got {value!r}", connector=connector)
+    return value
+
+
+def check_score(name: str, value: object, connector: str | None = None) -> float:
+    """``value`` if it is a number in [0, 1] (a score knob such as ``authority``), else a validation error."""
+    if not isinstance(value, int | float) or not 0.0 <= value <= 1.0:
+        raise ConnectorValidationError(f"{name} must be in [0, 1], got {value!r}", connector=connector)
+    return value
+
+
+def check_positive(name: str, value: float, connector: str | None = None) -> float:
+    """``value`` if it is above zero (e.g. ``half_life_days``), else a validation error."""
+    if not value > 0:
+        raise ConnectorValidationError(f"{name} must be positive, got {value!r}", connector=connector)
+    return value
+
+
 def check_limit(limit: object, connector: str | None = None, *, allow_none: bool = False) -> int | None:
-    """``limit`` if it is a positive integer (or None when allowed), else a clear validation error."""
+    """``limit`` if it is a positive integer (or None, meaning everything, when allowed), else a validation error."""
     if limit is None and allow_none:
         return None
-    if not isinstance(limit, int) or isinstance(limit, bool) or limit < 1:
-        raise ConnectorValidationError(f"limit must be a positive integer, got {limit!r}", connector=connector)
-    return limit
+    return check_count("limit", limit, connector)
 
 
 def check_window(since: datetime | None, until: datetime | None, connector: str | None = None
@@ -141,19 +163,22 @@ def check_window(since: datetime | None, until: datetime | None, connector: str 
     """The window as aware UTC datetimes; a validation error when ``since`` is not before ``until``."""
     since, until = to_utc(since), to_utc(until)
     if since is not None and until is not None and since >= until:
-        raise ConnectorValidationError(f"since ({since.isoformat()}) must be before until ({until.isoformat()})",
-                                       connector=connector)
+        raise ConnectorValidationError(
+            f"empty window: since ({since.isoformat()}) must be before until ({until.isoformat()})",
+            connector=connector,
+        )
     return since, until
 
 
-def in_window(moment: datetime | None, since: datetime | None, until: datetime | None) -> bool:
-    """Whether ``moment`` lies in [since, until) (open ends allowed; an unknown moment is outside a window)."""
+def in_window(moment: object, since: datetime | None, until: datetime | None) -> bool:
+    """Whether ``moment`` (a datetime, ISO-8601 text or epoch seconds) lies in the UTC window [since, until).
+
+    Open ends are allowed; an unknown or unreadable moment is outside any window.
+    """
     if since is None and until is None:
         return True
-    if moment is None:
-        return False
-    moment = to_utc(moment)
-    return (since is None or moment >= since) and (until is None or moment < until)
+    moment = parse_datetime(moment)
+    return moment is not None and (since is None or moment >= since) and (until is None or moment < until)
 
 
 def split_window(since: datetime, until: datetime) -> tuple[tuple[datetime, datetime], tuple[datetime, datetime]]:
@@ -169,6 +194,20 @@ def to_utc(moment: datetime | None) -> datetime | None:
     return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
 
 
+def epoch_ceil(moment: datetime, unit: timedelta = _SECOND) -> int:
+    """Whole ``unit``s since the Unix epoch, rounded up (exact integer arithmetic).
+
+    An API filtering at ``unit`` resolution then keeps exactly [since, until): ``t >= ceil(since)``
+    and ``t < ceil(until)`` hold for its whole-unit timestamps just when they hold for the instants.
+    """
+    return -((_EPOCH - to_utc(moment)) // unit)
+
+
+def ceil_time(moment: datetime, unit: timedelta = _SECOND) -> datetime:
+    """``moment`` as UTC, rounded up to a whole ``unit`` (an API's date-filter resolution)."""
+    return _EPOCH + epoch_ceil(moment, unit) * unit
+
+
 class _LoopBound:
     """The httpx client and concurrency gate of one event loop (neither may cross loops)."""
 
@@ -178,32 +217,24 @@ class _LoopBound:
         self.gate = asyncio.Semaphore(concurrency)
 
 
-class BaseConnector(ABC):
-    """Base of every evidence connector (the guide's interface, plus base_url and provenance).
+class HttpSettings(ABC):
+    """What evidence and integration connectors share: base URL, timeout, retry, breaker and pacing settings.
 
-    Subclasses set ``SOURCE`` (registry key and id prefix), ``HAS_TIME_AXIS`` (False when
-    ``since``/``until`` mean nothing, as for files), ``DEFAULT_BASE_URL``, ``ENV_NAME`` (``ARAGORA_<ENV_NAME>_BASE_URL``
-    overrides the base URL), ``CREDENTIALS`` (keyword -> env var), ``REQUIRED_CREDENTIALS``
-    ``SETTINGS`` (credential keywords that are plain settings, e.g. a folder, never redacted)
-    and ``RATE_LIMIT`` (requests, per seconds), and implement ``search`` and ``fetch``.
+    Subclasses set ``DEFAULT_BASE_URL``, ``ENV_NAME`` (``ARAGORA_<ENV_NAME>_BASE_URL`` overrides the
+    default when no ``base_url`` is given) and ``RATE_LIMIT`` (requests, per seconds: the API's published
+    limit, used when ``rate_limit`` is None; ``rate_limit=False`` switches pacing off for simulators and
+    tests). Breakers are named ``<name>@<host>`` and rate limiters keyed by host, so every instance
+    talking to the same host shares them.
     """
 
-    SOURCE: ClassVar[str] = ""
-    HAS_TIME_AXIS: ClassVar[bool] = True
-    VERSION: ClassVar[str] = __version__
     DEFAULT_BASE_URL: ClassVar[str | None] = None
     ENV_NAME: ClassVar[str | None] = None
-    CREDENTIALS: ClassVar[dict[str, str]] = {}
-    REQUIRED_CREDENTIALS: ClassVar[tuple[str, ...]] = ()
-    SETTINGS: ClassVar[frozenset[str]] = frozenset()
     RATE_LIMIT: ClassVar[tuple[float, float] | None] = None
 
     def __init__(
         self,
         *,
-        provenance: ProvenanceManager | None = None,
         base_url: str | None = None,
-        credential_provider: CredentialProvider | None = None,
         max_retries: int = 3,
         base_delay: float = 1.0,
         max_delay: float = 30.0,
@@ -213,17 +244,9 @@ class BaseConnector(ABC):
         circuit_cooldown_seconds: float = 60.0,
         circuit_half_open_max_calls: int = 1,
         circuit_success_threshold: int = 1,
-        max_cache_entries: int = 500,
-        cache_ttl_seconds: float = 3600.0,
         rate_limit: tuple[float, float] | Literal[False] | None = None,
-        max_concurrency: int = 8,
-        user_agent: str | None = None,
-        retry_parse_errors: bool = False,
         transport: httpx.AsyncBaseTransport | None = None,
     ) -> None:
-        self.provenance = provenance
-        self._credential_provider = credential_provider
-        self._credentials: dict[str, str | None] = {}
         env_url = os.environ.get(f"ARAGORA_{self.ENV_NAME}_BASE_URL") if self.ENV_NAME else None
         self.base_url = (base_url or env_url or self.DEFAULT_BASE_URL or "").rstrip("/") or None
         self.max_retries = max_retries
@@ -237,21 +260,77 @@ class BaseConnector(ABC):
             "half_open_max_calls": circuit_half_open_max_calls,
             "success_threshold": circuit_success_threshold,
         }
-        self._cache: TTLCache[Any] = TTLCache(max_cache_entries, cache_ttl_seconds)
-        # None means the API's published limit (RATE_LIMIT); False switches pacing off (simulators, tests).
         self.rate_limit = None if rate_limit is False else (rate_limit or self.RATE_LIMIT)
-        self.max_concurrency = max_concurrency
-        self._user_agent = user_agent
-        self.retry_parse_errors = retry_parse_errors
         self._transport = transport
-        self._bound: _LoopBound | None = None
 
-    # --- identity -----------------------------------------------------------------------
     @property
     @abstractmethod
     def name(self) -> str:
-        """Human-readable connector name."""
+        """Human-readable connector name (used in errors and breaker names)."""
 
+    @property
+    def breaker(self) -> CircuitBreaker | None:
+        """The named circuit breaker shared by every instance talking to the same host."""
+        return self._breaker_for(self._host)
+
+    def _breaker_for(self, host: str) -> CircuitBreaker | None:
+        if not self.enable_circuit_breaker:
+            return None
+        return get_circuit_breaker(f"{self.name}@{host}", **self._breaker_config)
+
+    @property
+    def _host(self) -> str:
+        return urlsplit(self.base_url or "").netloc or "local"
+
+    async def _throttle(self, host: str, extra: tuple[float, float] | None = None) -> None:
+        """Wait for a slot under the rate limit (and an ``extra`` per-endpoint one) of ``host``."""
+        for limit in (self.rate_limit, extra):
+            if limit:
+                rate, period = limit
+                await get_rate_limiter(f"{host}|{rate}/{period}", rate, period).acquire()
+
+
+class BaseConnector(HttpSettings):
+    """Base of every evidence connector (the guide's interface, plus base_url and provenance).
+
+    Subclasses set ``SOURCE`` (registry key and id prefix), ``HAS_TIME_AXIS`` (False when
+    ``since``/``until`` mean nothing, as for files), ``DEFAULT_BASE_URL``, ``ENV_NAME`` (``ARAGORA_<ENV_NAME>_BASE_URL``
+    overrides the base URL), ``CREDENTIALS`` (keyword -> env var), ``REQUIRED_CREDENTIALS``
+    ``SETTINGS`` (credential keywords that are plain settings, e.g. a folder, never redacted)
+    and ``RATE_LIMIT`` (requests, per seconds), and implement ``name``, ``source_type``, ``search`` and ``fetch``.
+    """
+
+    SOURCE: ClassVar[str] = ""
+    HAS_TIME_AXIS: ClassVar[bool] = True
+    VERSION: ClassVar[str] = __version__
+    CREDENTIALS: ClassVar[dict[str, str]] = {}
+    REQUIRED_CREDENTIALS: ClassVar[tuple[str, ...]] = ()
+    SETTINGS: ClassVar[frozenset[str]] = frozenset()
+
+    def __init__(
+        self,
+        *,
+        provenance: ProvenanceManager | None = None,
+        credential_provider: CredentialProvider | None = None,
+        max_cache_entries: int = 500,
+        cache_ttl_seconds: float = 3600.0,
+        max_concurrency: int = 8,
+        user_agent: str | None = None,
+        retry_parse_errors: bool = False,
+        **settings: Any,
+    ) -> None:
+        """``settings`` are :class:`HttpSettings`' (base_url, timeout, retries, breaker, rate_limit, transport)."""
+        super().__init__(**settings)
+        self.provenance = provenance
+        self._credential_provider = credential_provider
+        self._credentials: dict[str, str | None] = {}
+        self._cache: TTLCache[Any] = TTLCache(max_cache_entries, cache_ttl_seconds)
+        self.max_concurrency = max_concurrency
+        self._user_agent = user_agent
+        self.retry_parse_errors = retry_parse_errors
+        self._bound: _LoopBound | None = None
+
+    # --- identity -----------------------------------------------------------------------
     @property
     @abstractmethod
     def source_type(self) -> SourceType:
@@ -346,29 +425,23 @@ class BaseConnector(ABC):
     def _client(self) -> httpx.AsyncClient:
         return self.client
 
-    @property
-    def breaker(self) -> CircuitBreaker | None:
-        """The named circuit breaker shared by every instance talking to the same host."""
-        if not self.enable_circuit_breaker:
-            return None
-        return get_circuit_breaker(f"{self.name}@{self._host}", **self._breaker_config)
+    async def _request_with_retry(
+        self, request_func: Callable[[], Awaitable[T]], operation: str = "request", *, host: str | None = None,
+        needs_credentials: bool = True,
+    ) -> T:
+        """Run ``request_func`` under the rate limiter, breaker and retry policy, mapping errors.
 
-    @property
-    def _host(self) -> str:
-        return urlsplit(self.base_url or "").netloc or "local"
-
-    async def _throttle(self) -> None:
-        if self.rate_limit:
-            rate, period = self.rate_limit
-            await get_rate_limiter(f"{self._host}|{rate}/{period}", rate, period).acquire()
-
-    async def _request_with_retry(self, request_func: Callable[[], Awaitable[T]], operation: str = "request") -> T:
-        """Run ``request_func`` under the rate limiter, breaker and retry policy, mapping errors."""
-        self.require_configured()
+        ``host`` (default: the base URL's) picks the rate limiter and breaker, for a connector that
+        talks to other hosts than its API (e.g. fetched web pages); ``needs_credentials=False`` is for
+        such requests, which the API's credentials do not gate.
+        """
+        if needs_credentials:
+            self.require_configured()
         state = self._bound_state()
+        host = host or self._host
 
         async def one_attempt() -> T:
-            await self._throttle()
+            await self._throttle(host)
             async with state.gate:
                 return await request_func()
 
@@ -384,7 +457,7 @@ class BaseConnector(ABC):
             max_retries=self.max_retries,
             base_delay=self.base_delay,
             max_delay=self.max_delay,
-            breaker=self.breaker,
+            breaker=self._breaker_for(host),
             retry_on=retry_on,
         )
 
@@ -501,5 +574,28 @@ class BaseConnector(ABC):
             "cache": self._cache_stats(),
         }
 
+    # --- search argument checks -------------------------------------------------------------
     def _check_limit(self, limit: int) -> int:
         return check_limit(limit, self.name)  # type: ignore[return-value]
+
+    def _check_window(self, since: datetime | None, until: datetime | None) -> tuple[datetime | None, datetime | None]:
+        return check_window(since, until, self.name)
+
+    def _check_options(self, options: Mapping[str, Any], allowed: Iterable[str] = ()) -> None:
+        """Refuse search keyword options outside ``allowed``: a misspelt filter is never silently ignored."""
+        allowed = list(allowed)
+        unknown = sorted(set(options) - set(allowed))
+        if unknown:
+            raise ConnectorValidationError(
+                f"unknown search option(s) {unknown}; {self.name} accepts {', '.join(allowed) or 'none'}",
+                connector=self.name,
+            )
+
+    def _required_query(self, query: str | None) -> str:
+        """The stripped query text; a validation error when there is none."""
+        text = (query or "").strip()
+        if not text:
+            raise ConnectorValidationError(
+                f"query is empty: give the text to search {self.name} for", connector=self.name
+            )
+        return text

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import math
 import re
 from datetime import datetime, timedelta
 from typing import Any, ClassVar
@@ -10,11 +9,11 @@ from urllib.parse import urlsplit
 
 import httpx
 
-from connectors.base import BaseConnector, Evidence, PaginationGuard, evidence_id, split_window, to_utc
+from connectors.base import BaseConnector, Evidence, PaginationGuard, ceil_time, evidence_id, split_window
 from connectors.exceptions import ConnectorNotFoundError, ConnectorParseError, ConnectorValidationError
 from connectors.provenance import SourceType
 from connectors.redact import get_logger
-from connectors.text import clamp, freshness, html_to_text, iso_utc, log_scale
+from connectors.text import as_count, clamp, freshness, html_to_text, iso_utc, log_scale
 
 log = get_logger(__name__)
 
@@ -44,18 +43,13 @@ _API_ISSUE_URL = re.compile(r"/repos/(?P<owner>[^/]+)/(?P<repo>[^/]+)/issues/(?P
 _HTML_ISSUE_URL = re.compile(r"/(?P<owner>[^/]+)/(?P<repo>[^/]+)/(?:issues|pull)/(?P<number>\d+)$")
 
 
-def _ceil_second(moment: datetime) -> datetime:
-    """``moment`` rounded up to a whole second (GitHub's qualifiers have second resolution)."""
-    return datetime.fromtimestamp(math.ceil(moment.timestamp()), moment.tzinfo)
-
-
 def created_qualifier(since: datetime | None, until: datetime | None) -> str | None:
     """The ``created:`` qualifier selecting [since, until) at GitHub's one-second resolution.
 
     GitHub ranges ``A..B`` include both ends, so the exclusive end becomes ``ceil(until) - 1 s``.
     """
-    start = iso_utc(_ceil_second(since)) if since else None
-    end = iso_utc(_ceil_second(until) - timedelta(seconds=1)) if until else None
+    start = iso_utc(ceil_time(since)) if since else None
+    end = iso_utc(ceil_time(until) - timedelta(seconds=1)) if until else None
     if start and end:
         return f"created:{start}..{end}"
     if start:
@@ -156,9 +150,7 @@ class GitHubConnector(BaseConnector):
     ) -> list[Evidence]:
         """Issues and PRs matching ``query`` created in [since, until), at most ``limit`` of them."""
         want = self._check_limit(limit)
-        since, until = to_utc(since), to_utc(until)
-        if since and until and since >= until:
-            raise ConnectorValidationError(f"since ({since}) must be before until ({until})", connector=self.name)
+        since, until = self._check_window(since, until)
         base_q, params = self._query_parts(query, since, until, kwargs)
         items: dict[str, Evidence] = {}
         await self._search_window(base_q, params, since, until, want, items)
@@ -168,12 +160,7 @@ class GitHubConnector(BaseConnector):
         self, query: str, since: datetime | None, until: datetime | None, options: dict[str, Any]
     ) -> tuple[str, dict[str, Any]]:
         """The query text with the filter qualifiers, and the sort/order parameters."""
-        unknown = set(options) - {"sort", "order", "repo", "type"}
-        if unknown:
-            raise ConnectorValidationError(
-                f"unknown search option(s) {sorted(unknown)}; GitHub accepts sort, order, repo and type",
-                connector=self.name,
-            )
+        self._check_options(options, ("sort", "order", "repo", "type"))
         query = (query or "").strip()
         if not query and not (since or until or options.get("repo")):
             raise ConnectorValidationError(
@@ -217,7 +204,7 @@ class GitHubConnector(BaseConnector):
         target = len(items) + want
         first = {**params, "q": q, "per_page": min(MAX_PER_PAGE, want), "page": 1}
         body, next_url = await self._search_page("/search/issues", first)
-        total = _count(body.get("total_count"))
+        total = as_count(body.get("total_count"))
         if total > SEARCH_CAP and want > SEARCH_CAP:
             if since and until and until - since > timedelta(seconds=1):
                 for lo, hi in split_window(since, until):
@@ -308,8 +295,8 @@ class GitHubConnector(BaseConnector):
         reactions = item.get("reactions") if isinstance(item.get("reactions"), dict) else {}
         user = item.get("user") if isinstance(item.get("user"), dict) else {}
         pull = is_pull_request(item)
-        comments = _count(item.get("comments"))
-        reaction_count = _count(reactions.get("total_count"))
+        comments = as_count(item.get("comments"))
+        reaction_count = as_count(reactions.get("total_count"))
         return Evidence(
             id=evidence_id(self.SOURCE, source_id),
             source_type=self.source_type,
@@ -369,11 +356,3 @@ def _pull_request(item: dict[str, Any]) -> dict[str, Any]:
     """The item's ``pull_request`` object ({} when absent or not an object)."""
     link = item.get("pull_request")
     return link if isinstance(link, dict) else {}
-
-
-def _count(value: Any) -> int:
-    """A non-negative integer count from an API field that may be null or malformed."""
-    try:
-        return max(0, int(value))
-    except (TypeError, ValueError):
-        return 0

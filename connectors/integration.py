@@ -2,74 +2,141 @@
 
 The guide's integration pattern: an async context manager around one httpx client, and
 one ``_request`` that goes through the core's rate limiter, circuit breaker and
-tenacity retry and maps every failure into the connector error hierarchy.
+tenacity retry and maps every failure into the connector error hierarchy. Credentials
+are dataclasses built on :class:`IntegrationCredentials`.
 """
 
 from __future__ import annotations
 
-import os
-from abc import ABC, abstractmethod
+from abc import abstractmethod
 from collections.abc import Mapping
+from dataclasses import Field, field, fields
+from datetime import datetime
 from typing import Any, ClassVar, Literal, Self
-from urllib.parse import urlsplit
 
 import httpx
 
-from connectors.exceptions import ConnectorParseError, error_from_response, map_exception
-from connectors.redact import get_logger
-from connectors.resilience import CircuitBreaker, get_circuit_breaker, get_rate_limiter, retry_async
+from connectors.base import HttpSettings, check_limit, check_window
+from connectors.credentials import CredentialProvider, get_credential_provider
+from connectors.exceptions import (
+    ConnectorAuthError,
+    ConnectorParseError,
+    ConnectorValidationError,
+    error_from_response,
+    map_exception,
+)
+from connectors.redact import get_logger, register_secret
+from connectors.resilience import retry_async
 
 __version__ = "0.1.0"
 log = get_logger(__name__)
 
 
-class IntegrationConnector(ABC):
-    """Base of the integration connectors: client lifecycle, ``_request``, retries, breaker, rate limit.
+def credential(env: str, *, required: bool = False, secret: bool = True) -> Any:
+    """A credentials dataclass field read from the environment variable ``env``.
 
-    Subclasses set ``NAME``, ``DEFAULT_BASE_URL``, ``ENV_NAME`` (``ARAGORA_<ENV_NAME>_BASE_URL``
-    overrides the base URL when ``base_url`` is not given), ``RATE_LIMIT`` (requests, per
-    seconds) and implement ``_auth_headers``.
+    A ``required`` field has no default and must not be empty; an optional one defaults to None.
+    A ``secret`` field is left out of ``repr`` and registered for redaction.
+    """
+    metadata = {"env": env, "required": required, "secret": secret}
+    if required:
+        return field(repr=not secret, metadata=metadata)
+    return field(default=None, repr=not secret, metadata=metadata)
+
+
+def api_object(data: object, what: str, connector: str, *, id_key: str = "id") -> tuple[Mapping[str, Any], str]:
+    """An API object and its id as text; :class:`ConnectorParseError` for a body of the wrong shape.
+
+    ``what`` names the object in the message (``"DocuSign envelope"``, ``"PagerDuty incident"``).
+    """
+    if not isinstance(data, Mapping):
+        raise ConnectorParseError(f"{what} is not a JSON object: {type(data).__name__}", connector=connector)
+    ident = data.get(id_key)
+    if ident is None or ident == "":
+        raise ConnectorParseError(f"{what} has no {id_key}", connector=connector)
+    return data, str(ident)
+
+
+class IntegrationCredentials:
+    """Base of the integration connectors' credential dataclasses (fields declared with :func:`credential`)."""
+
+    CONNECTOR: ClassVar[str] = ""
+
+    @classmethod
+    def _env_fields(cls) -> list[Field[Any]]:
+        return [f for f in fields(cls) if "env" in f.metadata]  # type: ignore[arg-type]
+
+    def __post_init__(self) -> None:
+        for f in self._env_fields():
+            value = getattr(self, f.name)
+            if f.metadata["required"] and (not value or not str(value).strip()):
+                raise ConnectorAuthError(
+                    f"{type(self).__name__}.{f.name} is empty; pass it or set {f.metadata['env']}",
+                    connector=self.CONNECTOR,
+                )
+            if f.metadata["secret"]:
+                register_secret(value)
+
+    @classmethod
+    def from_env(cls, provider: CredentialProvider | None = None, **values: Any) -> Self:
+        """Read every field's variable through the credential provider (``values`` are taken as given).
+
+        A missing required variable raises :class:`ConnectorAuthError` naming it.
+        """
+        provider = provider or get_credential_provider()
+        for f in cls._env_fields():
+            if f.name not in values:
+                env = f.metadata["env"]
+                values[f.name] = provider.require(env, cls.CONNECTOR) if f.metadata["required"] else provider.get(env)
+        return cls(**values)
+
+    def require(self, name: str, purpose: str) -> str:
+        """The value of field ``name``; :class:`ConnectorAuthError` saying how to set it when it is unset."""
+        value = getattr(self, name)
+        if not value:
+            env = next(f.metadata["env"] for f in self._env_fields() if f.name == name)
+            raise ConnectorAuthError(
+                f"{purpose}: set {env} or pass {type(self).__name__}({name}=...)", connector=self.CONNECTOR
+            )
+        return value
+
+
+class IntegrationConnector(HttpSettings):
+    """Base of the integration connectors: credentials, client lifecycle, ``_request``, retries, breaker, pacing.
+
+    Subclasses set ``NAME`` (registry key), ``DISPLAY_NAME``, ``CREDENTIALS_CLASS`` (read from the
+    environment when no credentials are given), ``OBJECT_TYPES``, ``DEFAULT_BASE_URL``, ``ENV_NAME``,
+    ``RATE_LIMIT`` (see :class:`HttpSettings`) and implement ``_auth_headers``. The base URL is the
+    explicit ``base_url``, else the credentials' own ``base_url`` when it is not the default, else
+    ``ARAGORA_<ENV_NAME>_BASE_URL``, else ``DEFAULT_BASE_URL``.
     """
 
     NAME: ClassVar[str] = "integration"
+    DISPLAY_NAME: ClassVar[str] = "integration"
     VERSION: ClassVar[str] = __version__
-    DEFAULT_BASE_URL: ClassVar[str] = ""
-    ENV_NAME: ClassVar[str] = ""
-    RATE_LIMIT: ClassVar[tuple[float, float] | None] = None
+    CREDENTIALS_CLASS: ClassVar[type[IntegrationCredentials]]
+    OBJECT_TYPES: ClassVar[tuple[str, ...]] = ()
 
     def __init__(
         self,
+        credentials: IntegrationCredentials | None = None,
         *,
         base_url: str | None = None,
-        timeout: float = 30.0,
-        max_retries: int = 3,
         base_delay: float = 0.5,
-        max_delay: float = 30.0,
-        enable_circuit_breaker: bool = True,
-        circuit_failure_threshold: int = 5,
-        circuit_cooldown_seconds: float = 60.0,
-        circuit_half_open_max_calls: int = 1,
-        circuit_success_threshold: int = 1,
-        rate_limit: tuple[float, float] | Literal[False] | None = None,
-        transport: httpx.AsyncBaseTransport | None = None,
+        **settings: Any,
     ) -> None:
-        env_url = os.environ.get(f"ARAGORA_{self.ENV_NAME}_BASE_URL") if self.ENV_NAME else None
-        self.base_url = (base_url or env_url or self.DEFAULT_BASE_URL).rstrip("/")
-        self.timeout = timeout
-        self.max_retries = max_retries
-        self.base_delay = base_delay
-        self.max_delay = max_delay
-        self.enable_circuit_breaker = enable_circuit_breaker
-        self._breaker_config = {
-            "failure_threshold": circuit_failure_threshold,
-            "cooldown_seconds": circuit_cooldown_seconds,
-            "half_open_max_calls": circuit_half_open_max_calls,
-            "success_threshold": circuit_success_threshold,
-        }
-        # None means the API's published limit (RATE_LIMIT); False switches pacing off (mock servers, tests).
-        self.rate_limit = None if rate_limit is False else (rate_limit or self.RATE_LIMIT)
-        self._transport = transport
+        """``credentials=None`` reads them from the environment; ``settings`` are :class:`HttpSettings`'."""
+        self.credentials: Any = credentials if credentials is not None else self.CREDENTIALS_CLASS.from_env()
+        configured = getattr(self.credentials, "base_url", None)
+        if not base_url and configured and configured.rstrip("/") != self.DEFAULT_BASE_URL:
+            base_url = configured
+        super().__init__(base_url=base_url, base_delay=base_delay, **settings)
         self._client: httpx.AsyncClient | None = None
+
+    @property
+    def name(self) -> str:
+        """The registry key (``NAME``), used in errors and breaker names."""
+        return self.NAME
 
     @abstractmethod
     def _auth_headers(self) -> dict[str, str]:
@@ -79,6 +146,19 @@ class IntegrationConnector(ABC):
         """Other headers every request carries (e.g. a versioned Accept)."""
         return {"Accept": "application/json"}
 
+    def _check_object_type(self, object_type: str) -> None:
+        if object_type not in self.OBJECT_TYPES:
+            raise ConnectorValidationError(
+                f"unknown {self.DISPLAY_NAME} object type {object_type!r}; use one of {', '.join(self.OBJECT_TYPES)}",
+                connector=self.NAME,
+            )
+
+    def _check_limit(self, limit: int | None) -> int | None:
+        return check_limit(limit, self.NAME, allow_none=True)
+
+    def _check_window(self, since: datetime | None, until: datetime | None) -> tuple[datetime | None, datetime | None]:
+        return check_window(since, until, self.NAME)
+
     @property
     def user_agent(self) -> str:
         """The descriptive User-Agent sent with every request."""
@@ -86,7 +166,7 @@ class IntegrationConnector(ABC):
 
     async def __aenter__(self) -> Self:
         self._client = httpx.AsyncClient(
-            base_url=self.base_url,
+            base_url=self.base_url or "",
             headers={"User-Agent": self.user_agent, **self._default_headers(), **self._auth_headers()},
             timeout=self.timeout,
             transport=self._transport,
@@ -104,14 +184,6 @@ class IntegrationConnector(ABC):
         if not self._client:
             raise RuntimeError(f"{self.NAME} connector not initialized. Use async context manager.")
         return self._client
-
-    @property
-    def breaker(self) -> CircuitBreaker | None:
-        """The breaker shared by every connector talking to the same host."""
-        if not self.enable_circuit_breaker:
-            return None
-        host = urlsplit(self.base_url).netloc or self.base_url
-        return get_circuit_breaker(f"{self.NAME}@{host}", **self._breaker_config)
 
     async def _request(
         self,
@@ -136,17 +208,14 @@ class IntegrationConnector(ABC):
         """
         client = self.client
         op = operation or f"{method} {endpoint.split('?')[0]}"
-        host = urlsplit(self.base_url).netloc or "local"
+        host = self._host
 
         if idempotent is None:
             idempotent = method.upper() in ("GET", "HEAD", "PUT", "DELETE", "OPTIONS") or any(
                 k.lower() == "idempotency-key" for k in (headers or {}))
 
         async def attempt() -> Any:
-            for limit in (self.rate_limit, rate_limit):
-                if limit:
-                    rate, period = limit
-                    await get_rate_limiter(f"{host}|{rate}/{period}", rate, period).acquire()
+            await self._throttle(host, rate_limit)
             try:
                 response = await client.request(
                     method, endpoint, json=data, data=form, params=params, headers=headers

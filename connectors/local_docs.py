@@ -14,11 +14,20 @@ from itertools import pairwise
 from pathlib import Path, PurePosixPath
 from typing import Any, ClassVar
 
-from connectors.base import BaseConnector, Evidence, evidence_id, to_utc
+from connectors.base import (
+    BaseConnector,
+    Evidence,
+    check_count,
+    check_positive,
+    check_score,
+    evidence_id,
+    in_window,
+    to_utc,
+)
 from connectors.exceptions import ConnectorParseError, ConnectorValidationError
 from connectors.provenance import SourceType
 from connectors.redact import get_logger
-from connectors.text import clamp, freshness, html_to_text, iso_utc, log_scale, query_terms, snippet
+from connectors.text import clamp, freshness, html_title, html_to_text, iso_utc, log_scale, query_terms, snippet
 
 log = get_logger(__name__)
 
@@ -29,7 +38,6 @@ DEFAULT_AUTHORITY = 0.6
 
 _MD_HEADING = re.compile(r"^#{1,6}\s+(.+?)\s*#*\s*$", re.MULTILINE)
 _RST_UNDERLINE = re.compile(r"^([=\-~^\"'`#*+]){3,}\s*$")
-_HTML_TITLE = re.compile(r"<title[^>]*>(.*?)</title>|<h1[^>]*>(.*?)</h1>", re.IGNORECASE | re.DOTALL)
 
 
 @dataclass(frozen=True)
@@ -42,12 +50,6 @@ class _Document:
     modified: datetime
     title: str
     text: str
-
-
-def html_title(raw: str) -> str:
-    """The text of an HTML page's ``<title>`` (else its first ``<h1>``), or ''."""
-    match = _HTML_TITLE.search(raw)
-    return html_to_text(match.group(1) or match.group(2)) if match else ""
 
 
 def _first_heading(extension: str, raw: str) -> str:
@@ -135,17 +137,9 @@ class LocalDocsConnector(BaseConnector):
     ) -> None:
         super().__init__(base_url=base_url, **kwargs)
         self._root_setting = self._credential("root", os.fspath(root) if root is not None else None)
-        if not isinstance(max_file_bytes, int) or max_file_bytes < 1:
-            raise ConnectorValidationError(
-                f"max_file_bytes must be a positive integer, got {max_file_bytes!r}", connector=self.name
-            )
-        if not 0.0 <= authority <= 1.0:
-            raise ConnectorValidationError(f"authority must be in [0, 1], got {authority!r}", connector=self.name)
-        if half_life_days <= 0:
-            raise ConnectorValidationError("half_life_days must be positive", connector=self.name)
-        self.max_file_bytes = max_file_bytes
-        self.authority = authority
-        self.half_life_days = half_life_days
+        self.max_file_bytes = check_count("max_file_bytes", max_file_bytes, self.name)
+        self.authority = check_score("authority", authority, self.name)
+        self.half_life_days = check_positive("half_life_days", half_life_days, self.name)
 
     @property
     def name(self) -> str:
@@ -285,7 +279,7 @@ class LocalDocsConnector(BaseConnector):
             except (ConnectorValidationError, ConnectorParseError) as exc:
                 log.debug("%s: skipping %s (%s)", self.name, relative, exc)
                 continue
-            if doc is None or (since and doc.modified < since) or (until and doc.modified >= until):
+            if doc is None or not in_window(doc.modified, since, until):
                 continue
             haystack = f"{doc.title}\n{doc.relative}\n{doc.text}".lower()
             counts = {term: len(pattern.findall(haystack)) for term, pattern in patterns.items()}

@@ -11,7 +11,7 @@ from urllib.parse import urlsplit
 
 import httpx
 
-from connectors.base import BaseConnector, Evidence, PaginationGuard, to_utc
+from connectors.base import BaseConnector, Evidence, PaginationGuard, in_window
 from connectors.base import evidence_id as scoped_id
 from connectors.exceptions import (
     ConnectorAPIError,
@@ -158,7 +158,7 @@ class NewsAPIConnector(BaseConnector):
     ) -> list[Evidence]:
         """Articles matching ``query`` published in [since, until); kwargs ``sort_by``, ``language``, ``domains``."""
         self._check_limit(limit)
-        since, until = to_utc(since), to_utc(until)
+        since, until = self._check_window(since, until)
         params = self._search_params(query, since, until, kwargs)
         page_size = min(limit, self.MAX_PAGE_SIZE)
         terms = query_terms(query)
@@ -181,7 +181,7 @@ class NewsAPIConnector(BaseConnector):
             articles = body.get("articles") or []
             for article in articles:
                 evidence = self._to_evidence(article, terms) if isinstance(article, Mapping) else None
-                if evidence is None or evidence.id in seen or not _in_window(evidence.created_at, since, until):
+                if evidence is None or evidence.id in seen or not in_window(evidence.created_at, since, until):
                     continue
                 seen.add(evidence.id)
                 self._cache_put(evidence.id, evidence)
@@ -206,12 +206,7 @@ class NewsAPIConnector(BaseConnector):
     def _search_params(
         self, query: str, since: datetime | None, until: datetime | None, options: dict[str, Any]
     ) -> dict[str, Any]:
-        unknown = set(options) - {"sort_by", "language", "domains"}
-        if unknown:
-            raise ConnectorValidationError(
-                f"unknown search option(s) {sorted(unknown)}; NewsAPI accepts sort_by, language and domains",
-                connector=self.name,
-            )
+        self._check_options(options, ("sort_by", "language", "domains"))
         query = (query or "").strip()
         domains = options.get("domains")
         if isinstance(domains, list | tuple | set):
@@ -222,9 +217,6 @@ class NewsAPIConnector(BaseConnector):
             raise ConnectorValidationError(
                 f"NewsAPI queries are limited to {_MAX_QUERY_CHARS} characters (got {len(query)})", connector=self.name
             )
-        if since and until and since >= until:
-            raise ConnectorValidationError(f"empty window: since {since} is not before until {until}",
-                                           connector=self.name)
         params: dict[str, Any] = {"sortBy": options.get("sort_by") or "publishedAt"}
         if params["sortBy"] not in _SORT_ORDERS:
             raise ConnectorValidationError(
@@ -318,10 +310,3 @@ class NewsAPIConnector(BaseConnector):
                 "content_truncated_chars": int(truncated.group(1)) if truncated else 0,
             },
         )
-
-
-def _in_window(created_at: str | None, since: datetime | None, until: datetime | None) -> bool:
-    moment = parse_datetime(created_at)
-    if moment is None:
-        return since is None and until is None
-    return (since is None or moment >= since) and (until is None or moment < until)

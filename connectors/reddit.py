@@ -10,7 +10,7 @@ import time
 from datetime import UTC, datetime, timedelta
 from typing import Any, ClassVar
 
-from connectors.base import BaseConnector, Evidence, PaginationGuard, evidence_id, to_utc
+from connectors.base import BaseConnector, Evidence, PaginationGuard, evidence_id
 from connectors.exceptions import (
     ConnectorAuthError,
     ConnectorNotFoundError,
@@ -19,7 +19,7 @@ from connectors.exceptions import (
 )
 from connectors.provenance import SourceType
 from connectors.redact import get_logger, register_secret
-from connectors.text import clamp, freshness, html_to_text, iso_utc, log_scale, parse_datetime
+from connectors.text import as_count, clamp, freshness, html_to_text, int_or_none, iso_utc, log_scale, parse_datetime
 
 log = get_logger(__name__)
 
@@ -52,14 +52,6 @@ def time_filter(since: datetime | None, now: datetime | None = None) -> str:
         if age <= span:
             return name
     return "all"
-
-
-def _number(value: Any) -> int:
-    """An integer count from a field that may be null or malformed (0 then)."""
-    try:
-        return int(value)
-    except (TypeError, ValueError):
-        return 0
 
 
 class RedditConnector(BaseConnector):
@@ -222,12 +214,8 @@ class RedditConnector(BaseConnector):
     ) -> list[Evidence]:
         """Posts matching ``query`` created in [since, until), at most ``limit`` of them."""
         want = self._check_limit(limit)
-        since, until = to_utc(since), to_utc(until)
-        if since and until and since >= until:
-            raise ConnectorValidationError(f"since ({since}) must be before until ({until})", connector=self.name)
-        query = (query or "").strip()
-        if not query:
-            raise ConnectorValidationError("query is empty: give the text to search Reddit for", connector=self.name)
+        since, until = self._check_window(since, until)
+        query = self._required_query(query)
         path, params = self._search_request(query, since, kwargs)
         windowed = since is not None or until is not None
         guard = PaginationGuard(self.name, "Reddit search")
@@ -268,12 +256,7 @@ class RedditConnector(BaseConnector):
         self, query: str, since: datetime | None, options: dict[str, Any]
     ) -> tuple[str, dict[str, Any]]:
         """The listing path and the fixed query parameters of a search."""
-        unknown = set(options) - {"subreddit", "sort", "time_filter"}
-        if unknown:
-            raise ConnectorValidationError(
-                f"unknown search option(s) {sorted(unknown)}; Reddit accepts subreddit, sort and time_filter",
-                connector=self.name,
-            )
+        self._check_options(options, ("subreddit", "sort", "time_filter"))
         sort = options.get("sort") or "relevance"
         if sort not in _SORTS:
             raise ConnectorValidationError(f"sort must be one of {sorted(_SORTS)}, got {sort!r}", connector=self.name)
@@ -340,8 +323,8 @@ class RedditConnector(BaseConnector):
         title = str(post.get("title") or "").strip()  # raw_json=1: titles come unescaped, as plain text
         text = html_to_text(post.get("selftext_html")) or str(post.get("selftext") or "").strip()
         permalink = str(post.get("permalink") or "").split("?", 1)[0]
-        score = _number(post.get("score"))
-        comments = max(0, _number(post.get("num_comments")))
+        score = int_or_none(post.get("score")) or 0
+        comments = as_count(post.get("num_comments"))
         ratio = post.get("upvote_ratio")
         ratio_known = isinstance(ratio, int | float) and not isinstance(ratio, bool)
         agreement = clamp(float(ratio)) if ratio_known else 0.5

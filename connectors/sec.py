@@ -7,7 +7,7 @@ from collections.abc import AsyncIterator, Iterator, Mapping
 from datetime import UTC, date, datetime, timedelta
 from typing import Any, ClassVar
 
-from connectors.base import BaseConnector, Evidence, PaginationGuard, to_utc
+from connectors.base import BaseConnector, Evidence, PaginationGuard, in_window
 from connectors.base import evidence_id as scoped_id
 from connectors.exceptions import (
     ConnectorAuthError,
@@ -216,16 +216,8 @@ class SECConnector(BaseConnector):
     ) -> list[Evidence]:
         """Filings matching ``query`` filed in [since, until); kwargs ``forms``, and ``ticker`` or ``cik``."""
         self._check_limit(limit)
-        unknown = set(kwargs) - {"forms", "ticker", "cik"}
-        if unknown:
-            raise ConnectorValidationError(
-                f"unknown search option(s) {sorted(unknown)}; SEC search accepts forms, ticker and cik",
-                connector=self.name,
-            )
-        since, until = to_utc(since), to_utc(until)
-        if since and until and since >= until:
-            raise ConnectorValidationError(f"empty window: since {since} is not before until {until}",
-                                           connector=self.name)
+        self._check_options(kwargs, ("forms", "ticker", "cik"))
+        since, until = self._check_window(since, until)
         forms = [str(f).strip().upper() for f in _as_list(kwargs.get("forms"))]
         self.require_configured()
         if kwargs.get("ticker") is not None or kwargs.get("cik") is not None:
@@ -265,7 +257,7 @@ class SECConnector(BaseConnector):
             best = max((h.get("_score") or 0.0 for h in hits if isinstance(h, Mapping)), default=0.0)
             for hit in hits:
                 evidence = self._from_hit(hit, best) if isinstance(hit, Mapping) else None
-                if evidence is None or evidence.id in seen or not self._in_window(evidence, since, until):
+                if evidence is None or evidence.id in seen or not in_window(evidence.created_at, since, until):
                     continue
                 seen.add(evidence.id)
                 results.append(evidence)
@@ -480,13 +472,6 @@ class SECConnector(BaseConnector):
             metadata={"cik": cik, "accession": accession, "form": form or None, "filed": filed or None,
                       "period": period or None, "items": items, "document": document or None, **extra},
         )
-
-    @staticmethod
-    def _in_window(evidence: Evidence, since: datetime | None, until: datetime | None) -> bool:
-        moment = parse_datetime(evidence.created_at)
-        if moment is None:
-            return since is None and until is None
-        return (since is None or moment >= since) and (until is None or moment < until)
 
 
 def _columns_to_rows(columns: Mapping[str, Any]) -> Iterator[dict[str, Any]]:

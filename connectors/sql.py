@@ -32,7 +32,16 @@ try:
 except ImportError:  # optional: without it no statement is accepted
     sqlglot = None
 
-from connectors.base import BaseConnector, Evidence, evidence_id, to_utc
+from connectors.base import (
+    BaseConnector,
+    Evidence,
+    check_count,
+    check_positive,
+    check_score,
+    evidence_id,
+    in_window,
+    to_utc,
+)
 from connectors.exceptions import (
     ConnectorAPIError,
     ConnectorError,
@@ -255,17 +264,10 @@ class SQLConnector(BaseConnector):
         self.table = table
         self._table_sql = quote_identifier(table, "table", qualified=True) if table is not None else None
         self.sql = sql
-        if not isinstance(max_rows, int) or max_rows < 1:
-            raise ConnectorValidationError(f"max_rows must be a positive integer, got {max_rows!r}")
-        for knob, value in (("authority", authority), ("confidence", confidence)):
-            if not 0.0 <= value <= 1.0:
-                raise ConnectorValidationError(f"{knob} must be in [0, 1], got {value!r}", connector=self.name)
-        if half_life_days <= 0:
-            raise ConnectorValidationError("half_life_days must be positive", connector=self.name)
-        self.max_rows = max_rows
-        self.authority = authority
-        self.confidence = confidence
-        self.half_life_days = half_life_days
+        self.max_rows = check_count("max_rows", max_rows, self.name)
+        self.authority = check_score("authority", authority, self.name)
+        self.confidence = check_score("confidence", confidence, self.name)
+        self.half_life_days = check_positive("half_life_days", half_life_days, self.name)
 
     @property
     def name(self) -> str:
@@ -430,9 +432,8 @@ class SQLConnector(BaseConnector):
         database = self._database()
         windowed = since is not None or until is not None
 
-        def in_window(row: Mapping[str, Any]) -> bool:
-            moment = _moment(self._column(row, "created_at"))
-            return moment is not None and (since is None or moment >= since) and (until is None or moment < until)
+        def row_in_window(row: Mapping[str, Any]) -> bool:
+            return in_window(_moment(self._column(row, "created_at")), since, until)
 
         statement, origin = (sql if sql is not None else self.sql), "query"
         if statement is None:
@@ -445,7 +446,7 @@ class SQLConnector(BaseConnector):
             )
             origin, query = str(self.table), query.lower()
         bound = {**params, "query": query, "limit": limit}
-        _, rows = self._run(database, statement, bound, limit, in_window if windowed else None)
+        _, rows = self._run(database, statement, bound, limit, row_in_window if windowed else None)
         return [self._to_evidence(database, origin, row) for row in rows]
 
     async def search(

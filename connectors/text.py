@@ -6,12 +6,14 @@ import html
 import math
 import re
 from datetime import UTC, datetime
+from email.utils import parsedate_to_datetime
 from html.parser import HTMLParser
 
 _BLOCK_TAGS = {"p", "div", "br", "li", "tr", "h1", "h2", "h3", "h4", "h5", "h6", "pre", "blockquote", "section"}
 _SKIP_TAGS = {"script", "style", "noscript", "template"}
 _WS = re.compile(r"[ \t\r\f\v]+")
 _NL = re.compile(r"\n\s*\n+")
+_HTML_TITLE = re.compile(r"<title[^>]*>(.*?)</title>|<h1[^>]*>(.*?)</h1>", re.IGNORECASE | re.DOTALL)
 
 
 class _TextExtractor(HTMLParser):
@@ -54,6 +56,32 @@ def html_to_text(value: str | None) -> str:
     return _NL.sub("\n\n", "\n".join(lines)).strip()
 
 
+def html_title(raw: str) -> str:
+    """The text of an HTML page's ``<title>`` (else its first ``<h1>``), or ''."""
+    match = _HTML_TITLE.search(raw)
+    return html_to_text(match.group(1) or match.group(2)) if match else ""
+
+
+def text_or_none(value: object) -> str | None:
+    """An API field as text; None when it is absent or empty."""
+    return str(value) if value not in (None, "") else None
+
+
+def int_or_none(value: object) -> int | None:
+    """An integer from an API field (a number or digit text); None when absent, boolean or malformed."""
+    if value is None or isinstance(value, bool):
+        return None
+    try:
+        return int(value)  # type: ignore[call-overload]
+    except (TypeError, ValueError, OverflowError):
+        return None
+
+
+def as_count(value: object) -> int:
+    """A non-negative count from an API field that may be null or malformed (0 then)."""
+    return max(0, int_or_none(value) or 0)
+
+
 def query_terms(query: str) -> list[str]:
     """Lower-cased word terms of a query (for ranking and snippets)."""
     return [t for t in re.findall(r"\w+", query.lower()) if len(t) > 1]
@@ -89,6 +117,16 @@ def parse_datetime(value: object) -> datetime | None:
     except ValueError:
         return None
     return parsed.astimezone(UTC) if parsed.tzinfo else parsed.replace(tzinfo=UTC)
+
+
+def http_date(value: str | None) -> datetime | None:
+    """An HTTP date header (``Last-Modified``) as an aware UTC datetime; None when absent or malformed."""
+    if not value:
+        return None
+    try:
+        return parse_datetime(parsedate_to_datetime(value))
+    except (TypeError, ValueError, IndexError):
+        return None
 
 
 def iso_utc(value: object) -> str | None:

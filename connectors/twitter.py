@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-import math
 import re
 from datetime import UTC, datetime, timedelta
 from typing import Any, ClassVar
 
-from connectors.base import BaseConnector, Evidence, PaginationGuard, evidence_id, to_utc
+from connectors.base import BaseConnector, Evidence, PaginationGuard, ceil_time, evidence_id, in_window
 from connectors.exceptions import (
     ConnectorAPIError,
     ConnectorNotFoundError,
@@ -16,7 +15,7 @@ from connectors.exceptions import (
 )
 from connectors.provenance import SourceType
 from connectors.redact import get_logger
-from connectors.text import clamp, freshness, html_to_text, iso_utc, log_scale, parse_datetime
+from connectors.text import as_count, clamp, freshness, html_to_text, iso_utc, log_scale, parse_datetime
 
 log = get_logger(__name__)
 
@@ -69,14 +68,6 @@ def _problems(body: dict[str, Any]) -> list[dict[str, Any]]:
 def _describe(problems: list[dict[str, Any]]) -> str:
     """A short human-readable summary of problem objects, for an exception message."""
     return "; ".join(str(p.get("detail") or p.get("title") or p.get("message") or p) for p in problems)[:300]
-
-
-def _count(metrics: dict[str, Any], key: str) -> int:
-    """A non-negative public_metrics count (0 when null or malformed)."""
-    try:
-        return max(0, int(metrics.get(key) or 0))
-    except (TypeError, ValueError):
-        return 0
 
 
 class TwitterConnector(BaseConnector):
@@ -143,18 +134,9 @@ class TwitterConnector(BaseConnector):
         """Posts matching ``query`` created in [since, until), at most ``limit`` of them."""
         want = self._check_limit(limit)
         self.require_configured()
-        since, until = to_utc(since), to_utc(until)
-        if since and until and since >= until:
-            raise ConnectorValidationError(f"since ({since}) must be before until ({until})", connector=self.name)
-        query = (query or "").strip()
-        if not query:
-            raise ConnectorValidationError("query is empty: give an X search query", connector=self.name)
-        unknown = set(kwargs) - {"full_archive", "sort_order"}
-        if unknown:
-            raise ConnectorValidationError(
-                f"unknown search option(s) {sorted(unknown)}; Twitter accepts full_archive and sort_order",
-                connector=self.name,
-            )
+        since, until = self._check_window(since, until)
+        query = self._required_query(query)
+        self._check_options(kwargs, ("full_archive", "sort_order"))
         full_archive = bool(kwargs.get("full_archive"))
         params: dict[str, Any] = {
             "query": query,
@@ -191,9 +173,7 @@ class TwitterConnector(BaseConnector):
                 if not isinstance(tweet, dict) or not tweet.get("id") or len(found) >= want:
                     continue
                 created = created_time(tweet)
-                if since and (created is None or created < since):
-                    continue
-                if until and (created is None or created >= until):
+                if not in_window(created, since, until):
                     continue
                 evidence = self._to_evidence(tweet, users)
                 found.setdefault(evidence.id, evidence)
@@ -229,7 +209,7 @@ class TwitterConnector(BaseConnector):
             params["start_time"] = rfc3339(start)
         if until and until < latest:
             # end_time is exclusive at second precision: round up so no post of [since, until) is cut off.
-            params["end_time"] = rfc3339(datetime.fromtimestamp(math.ceil(until.timestamp()), UTC))
+            params["end_time"] = rfc3339(ceil_time(until))
         return params
 
     @staticmethod
@@ -287,7 +267,8 @@ class TwitterConnector(BaseConnector):
         username = user.get("username")
         created = created_time(tweet)
         metrics = tweet.get("public_metrics") if isinstance(tweet.get("public_metrics"), dict) else {}
-        likes, shares = _count(metrics, "like_count"), _count(metrics, "retweet_count") + _count(metrics, "quote_count")
+        likes = as_count(metrics.get("like_count"))
+        shares = as_count(metrics.get("retweet_count")) + as_count(metrics.get("quote_count"))
         first_line = text.split("\n", 1)[0]
         headline = first_line if len(first_line) <= 100 else first_line[:99] + "…"
         referenced = [

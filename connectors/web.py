@@ -8,11 +8,10 @@ import ipaddress
 import json
 import re
 import socket
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from email.utils import parsedate_to_datetime
-from typing import Any, ClassVar, TypeVar
+from typing import Any, ClassVar
 from urllib.parse import urlsplit
 
 import httpx
@@ -22,7 +21,7 @@ try:
 except ImportError:  # optional: pages then fall back to connectors.text.html_to_text
     trafilatura = None
 
-from connectors.base import BaseConnector, Evidence, evidence_id, to_utc
+from connectors.base import BaseConnector, Evidence, check_count, check_positive, evidence_id, in_window, to_utc
 from connectors.exceptions import (
     ConnectorAPIError,
     ConnectorAuthError,
@@ -32,14 +31,11 @@ from connectors.exceptions import (
     ConnectorValidationError,
     error_from_response,
 )
-from connectors.local_docs import html_title
 from connectors.provenance import SourceType
 from connectors.redact import get_logger
-from connectors.resilience import get_circuit_breaker, get_rate_limiter, retry_async
-from connectors.text import clamp, freshness, html_to_text, iso_utc, log_scale, parse_datetime
+from connectors.text import clamp, freshness, html_title, html_to_text, http_date, iso_utc, log_scale, parse_datetime
 
 log = get_logger(__name__)
-T = TypeVar("T")
 IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
 _Hit = tuple[dict[str, Any], Any, int, datetime | None]  # (result, its url, engines, published)
 
@@ -194,20 +190,10 @@ def _decode(page: _Page) -> str:
         return page.body.decode("utf-8", errors="replace")
 
 
-def _header_date(value: str | None) -> datetime | None:
-    """An HTTP date header (``Last-Modified``) as an aware datetime, or None."""
-    if not value:
-        return None
-    try:
-        return parse_datetime(parsedate_to_datetime(value))
-    except (TypeError, ValueError, IndexError):
-        return None
-
-
 def _extract(page: _Page) -> _Extracted:
     """Main text, title, date and author of a page (blocking: trafilatura parses the whole document)."""
     raw = _decode(page)
-    last_modified = _header_date(page.last_modified)
+    last_modified = http_date(page.last_modified)
     if page.media_type not in _HTML_TYPES:
         if page.media_type == "application/json":
             with contextlib.suppress(ValueError):
@@ -284,16 +270,19 @@ class WebConnector(BaseConnector):
         super().__init__(base_url=base_url, **kwargs)
         self._api_key = self._credential("api_key", api_key)
         self._search_url = self._credential("search_url", search_url)
-        for knob, value in (("max_bytes", max_bytes), ("max_pages", max_pages)):
-            if not isinstance(value, int) or value < 1:
-                raise ConnectorValidationError(f"{knob} must be a positive integer, got {value!r}", connector=self.name)
         if not isinstance(max_redirects, int) or max_redirects < 0:
             raise ConnectorValidationError("max_redirects must be an integer >= 0", connector=self.name)
-        if half_life_days <= 0:
-            raise ConnectorValidationError("half_life_days must be positive", connector=self.name)
         self.allow_private_networks = allow_private_networks
-        self.max_bytes, self.max_redirects, self.max_pages = max_bytes, max_redirects, max_pages
-        self.half_life_days = half_life_days
+        self.max_bytes = check_count("max_bytes", max_bytes, self.name)
+        self.max_pages = check_count("max_pages", max_pages, self.name)
+        self.max_redirects = max_redirects
+        self.half_life_days = check_positive("half_life_days", half_life_days, self.name)
+
+    def missing_credentials(self) -> list[str]:
+        """Search needs one backend; fetch(url) needs nothing, so it does not check this."""
+        if self._credentials.get("api_key") or self._credentials.get("search_url"):
+            return []
+        return ["BRAVE_API_KEY or ARAGORA_WEB_SEARCH_URL"]
 
     @property
     def name(self) -> str:
@@ -353,30 +342,6 @@ class WebConnector(BaseConnector):
         return addresses
 
     # --- downloading ----------------------------------------------------------------------
-    async def _per_host(self, host: str, call: Callable[[], Awaitable[T]], operation: str) -> T:
-        """Run ``call`` with retries under the circuit breaker and rate limiter of ``host``."""
-        breaker = None
-        if self.enable_circuit_breaker:
-            breaker = get_circuit_breaker(f"{self.name}@{host}", **self._breaker_config)
-        gate = self._bound_state().gate
-
-        async def attempt() -> T:
-            if self.rate_limit:
-                rate, period = self.rate_limit
-                await get_rate_limiter(f"{host}|{rate}/{period}", rate, period).acquire()
-            async with gate:
-                return await call()
-
-        return await retry_async(
-            attempt,
-            operation=operation,
-            connector=self.name,
-            max_retries=self.max_retries,
-            base_delay=self.base_delay,
-            max_delay=self.max_delay,
-            breaker=breaker,
-        )
-
     async def _get_once(self, url: httpx.URL) -> _Page | str:
         """One GET of ``url``: the page, or the Location of a redirect."""
         shown = str(url.copy_with(query=None))
@@ -408,7 +373,7 @@ class WebConnector(BaseConnector):
                 charset, modified = response.charset_encoding, response.headers.get("last-modified")
                 return _Page(url, media_type, charset, bytes(body), modified)
 
-        return await self._per_host(url.host, call, f"GET {shown}")
+        return await self._request_with_retry(call, f"GET {shown}", host=url.host, needs_credentials=False)
 
     async def _download(self, url: str) -> tuple[_Page, int]:
         """The page at ``url`` and the number of redirects followed, every hop checked by the guard."""
@@ -574,7 +539,7 @@ class WebConnector(BaseConnector):
                 seen.add(source_id)
                 if source_id in results or (published is None and windowed and not keep_undated):
                     continue
-                if published is not None and ((since and published < since) or (until and published >= until)):
+                if published is not None and not in_window(published, since, until):
                     continue
                 results[source_id] = self._result_evidence(backend, item, url, rank - 1, engines, published)
                 if len(results) == limit:

@@ -12,14 +12,13 @@ import re
 import tempfile
 from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
-from email.utils import parsedate_to_datetime
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
 import httpx
 
-from connectors.base import BaseConnector, Evidence
+from connectors.base import BaseConnector, Evidence, check_count, check_score
 from connectors.base import evidence_id as scoped_id
 from connectors.exceptions import (
     ConnectorError,
@@ -32,7 +31,7 @@ from connectors.exceptions import (
 from connectors.provenance import SourceType
 from connectors.redact import get_logger
 from connectors.resilience import retry_async
-from connectors.text import clamp, freshness, iso_utc, parse_datetime, query_terms
+from connectors.text import clamp, freshness, http_date, iso_utc, parse_datetime, query_terms
 
 log = get_logger(__name__)
 
@@ -136,15 +135,10 @@ class WhisperConnector(BaseConnector):
         self.audio_dir = Path(folder).expanduser().resolve() if folder else None
         cache = cache_dir or (self.audio_dir / CACHE_DIR_NAME if self.audio_dir else None)
         self.cache_dir = Path(cache).expanduser().resolve() if cache else None
-        if not isinstance(max_file_bytes, int) or max_file_bytes < 1:
-            raise ConnectorValidationError(f"max_file_bytes must be a positive integer, got {max_file_bytes!r}",
-                                           connector=self.name)
-        if not isinstance(authority, int | float) or not 0.0 <= authority <= 1.0:
-            raise ConnectorValidationError(f"authority must be in [0, 1], got {authority!r}", connector=self.name)
         self.model = model
         self.language = language
-        self.max_file_bytes = max_file_bytes
-        self.authority = float(authority)
+        self.max_file_bytes = check_count("max_file_bytes", max_file_bytes, self.name)
+        self.authority = float(check_score("authority", authority, self.name))
 
     @property
     def name(self) -> str:
@@ -168,8 +162,7 @@ class WhisperConnector(BaseConnector):
     ) -> list[Evidence]:
         """Transcript segments of ``audio_dir`` that contain the query's terms (``since``/``until`` are ignored)."""
         self._check_limit(limit)
-        if kwargs:
-            raise ConnectorValidationError(f"unknown search option(s) {sorted(kwargs)}", connector=self.name)
+        self._check_options(kwargs)
         self.require_configured()
         root = self._require_audio_dir()
         files = await asyncio.to_thread(self._audio_files, root)
@@ -254,7 +247,7 @@ class WhisperConnector(BaseConnector):
                 async for chunk in response.aiter_bytes():
                     data += chunk
                     self._check_size(len(data), label)
-                return bytes(data), _http_date(response.headers.get("last-modified"))
+                return bytes(data), http_date(response.headers.get("last-modified"))
 
         # Downloads are retried but kept out of the transcription host's breaker and rate limiter.
         return await retry_async(
@@ -488,13 +481,3 @@ class WhisperConnector(BaseConnector):
                 ],
             },
         )
-
-
-def _http_date(value: str | None) -> datetime | None:
-    """A Last-Modified header as an aware datetime, None when absent or malformed."""
-    if not value:
-        return None
-    try:
-        return parsedate_to_datetime(value)
-    except (TypeError, ValueError, IndexError):
-        return None

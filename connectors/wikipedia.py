@@ -11,7 +11,7 @@ from urllib.parse import quote, urlsplit
 
 import httpx
 
-from connectors.base import BaseConnector, Evidence, PaginationGuard, evidence_id, to_utc
+from connectors.base import BaseConnector, Evidence, PaginationGuard, evidence_id
 from connectors.exceptions import (
     ConnectorAPIError,
     ConnectorNotFoundError,
@@ -21,7 +21,7 @@ from connectors.exceptions import (
 )
 from connectors.provenance import SourceType
 from connectors.redact import get_logger
-from connectors.text import clamp, freshness, html_to_text, iso_utc, log_scale, parse_datetime
+from connectors.text import clamp, freshness, html_to_text, int_or_none, iso_utc, log_scale, parse_datetime
 
 log = get_logger(__name__)
 
@@ -88,14 +88,6 @@ def _thumbnail(page: Mapping[str, Any]) -> str | None:
     """The thumbnail URL of a page or summary, when it has one."""
     thumb = page.get("thumbnail")
     return str(thumb["source"]) if isinstance(thumb, dict) and thumb.get("source") else None
-
-
-def _int_or_none(value: Any) -> int | None:
-    """An integer from an API field that may be null or malformed (None then)."""
-    try:
-        return int(value) if value is not None and not isinstance(value, bool) else None
-    except (TypeError, ValueError):
-        return None
 
 
 class WikipediaConnector(BaseConnector):
@@ -184,12 +176,8 @@ class WikipediaConnector(BaseConnector):
     ) -> list[Evidence]:
         """Articles matching ``query`` whose last edit is in [since, until), at most ``limit`` of them."""
         want = self._check_limit(limit)
-        since, until = to_utc(since), to_utc(until)
-        if since and until and since >= until:
-            raise ConnectorValidationError(f"since ({since}) must be before until ({until})", connector=self.name)
-        query = (query or "").strip()
-        if not query:
-            raise ConnectorValidationError("query is empty: give the text to search Wikipedia for", connector=self.name)
+        since, until = self._check_window(since, until)
+        query = self._required_query(query)
         sort = self._sort_option(kwargs, since)
         windowed = since is not None or until is not None
         params: dict[str, Any] = {
@@ -245,11 +233,7 @@ class WikipediaConnector(BaseConnector):
 
     def _sort_option(self, options: dict[str, Any], since: datetime | None) -> str | None:
         """The validated ``srsort``: the caller's, else last_edit_desc when a lower bound is given."""
-        unknown = set(options) - {"sort"}
-        if unknown:
-            raise ConnectorValidationError(
-                f"unknown search option(s) {sorted(unknown)}; Wikipedia accepts sort", connector=self.name
-            )
+        self._check_options(options, ("sort",))
         sort = options.get("sort")
         if sort is not None and sort not in _SORTS:
             raise ConnectorValidationError(f"sort must be one of {sorted(_SORTS)}, got {sort!r}", connector=self.name)
@@ -390,7 +374,7 @@ class WikipediaConnector(BaseConnector):
         page = page or {}
         snippet = html_to_text(hit.get("snippet"))
         description = _description(page)
-        size = _int_or_none(hit.get("size")) or _int_or_none(page.get("length"))
+        size = int_or_none(hit.get("size")) or int_or_none(page.get("length"))
         return self._evidence(
             title=str(hit["title"]),
             content=html_to_text(page.get("extract")) or snippet or description or str(hit["title"]),
@@ -399,15 +383,15 @@ class WikipediaConnector(BaseConnector):
             size=size,
             url=page.get("canonicalurl") or page.get("fullurl"),
             metadata={
-                "pageid": _int_or_none(hit.get("pageid")) or _int_or_none(page.get("pageid")),
+                "pageid": int_or_none(hit.get("pageid")) or int_or_none(page.get("pageid")),
                 "description": description,
                 "snippet": snippet or None,
-                "wordcount": _int_or_none(hit.get("wordcount")),
+                "wordcount": int_or_none(hit.get("wordcount")),
                 "size": size,
-                "lastrevid": _int_or_none(page.get("lastrevid")),
+                "lastrevid": int_or_none(page.get("lastrevid")),
                 "thumbnail": _thumbnail(page),
                 "search_rank": rank,
-                "total_hits": _int_or_none(info.get("totalhits")),
+                "total_hits": int_or_none(info.get("totalhits")),
                 "search_suggestion": info.get("suggestion"),
             },
         )
@@ -430,7 +414,7 @@ class WikipediaConnector(BaseConnector):
             url=desktop.get("page"),
             canonical=titles.get("canonical"),
             metadata={
-                "pageid": _int_or_none(body.get("pageid")),
+                "pageid": int_or_none(body.get("pageid")),
                 "description": body.get("description"),
                 "type": page_type,
                 "revision": str(body["revision"]) if body.get("revision") is not None else None,

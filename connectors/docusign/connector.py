@@ -8,12 +8,12 @@ from datetime import UTC, datetime
 from typing import Any, ClassVar
 from urllib.parse import quote
 
-from connectors.base import PaginationGuard, to_utc
+from connectors.base import PaginationGuard, check_count
 from connectors.docusign.credentials import DocuSignCredentials
-from connectors.docusign.models import Document, Envelope, Recipient, TemplateRole, int_or_none
+from connectors.docusign.models import Document, Envelope, Recipient, TemplateRole
 from connectors.exceptions import ConnectorParseError, ConnectorValidationError
 from connectors.integration import IntegrationConnector
-from connectors.text import iso_utc
+from connectors.text import int_or_none, iso_utc
 
 # listStatusChanges requires from_date; "everything" starts before DocuSign's first envelope.
 EARLIEST = datetime(2000, 1, 1, tzinfo=UTC)
@@ -33,6 +33,8 @@ class DocuSignConnector(IntegrationConnector):
     """
 
     NAME = "docusign"
+    DISPLAY_NAME = "DocuSign"
+    CREDENTIALS_CLASS = DocuSignCredentials
     DEFAULT_BASE_URL = "https://demo.docusign.net"
     ENV_NAME = "DOCUSIGN"
     RATE_LIMIT = (3000, 3600)
@@ -40,21 +42,13 @@ class DocuSignConnector(IntegrationConnector):
     API_PREFIX: ClassVar[str] = "/restapi/v2.1"
     MAX_PAGE_SIZE: ClassVar[int] = 1000
 
+    credentials: DocuSignCredentials
+
     def __init__(
-        self,
-        credentials: DocuSignCredentials | None = None,
-        *,
-        base_url: str | None = None,
-        page_size: int = 100,
-        **kwargs: Any,
+        self, credentials: DocuSignCredentials | None = None, *, page_size: int = 100, **settings: Any
     ) -> None:
-        self.credentials = credentials or DocuSignCredentials.from_env()
-        super().__init__(base_url=base_url or self.credentials.base_url, **kwargs)
-        if not isinstance(page_size, int) or not 1 <= page_size <= self.MAX_PAGE_SIZE:
-            raise ConnectorValidationError(
-                f"page_size must be an integer from 1 to {self.MAX_PAGE_SIZE}, got {page_size!r}", connector=self.NAME
-            )
-        self.page_size = page_size
+        super().__init__(credentials, **settings)
+        self.page_size = check_count("page_size", page_size, self.NAME, maximum=self.MAX_PAGE_SIZE)
 
     def _auth_headers(self) -> dict[str, str]:
         return {"Authorization": f"Bearer {self.credentials.access_token}"}
@@ -81,11 +75,7 @@ class DocuSignConnector(IntegrationConnector):
         limit: int | None = None,
     ) -> AsyncIterator[Envelope]:
         """Every object of ``object_type`` (only "envelopes") whose status changed in [since, until)."""
-        if object_type not in self.OBJECT_TYPES:
-            raise ConnectorValidationError(
-                f"unknown DocuSign object type {object_type!r}; use one of {', '.join(self.OBJECT_TYPES)}",
-                connector=self.NAME,
-            )
+        self._check_object_type(object_type)
         async for envelope in self.list_envelopes(since=since, until=until, limit=limit):
             yield envelope
 
@@ -103,16 +93,8 @@ class DocuSignConnector(IntegrationConnector):
         ``since`` None means from the beginning; ``status`` ("sent", ["completed", "voided"], ...)
         filters on the current status. A repeated page raises :class:`ConnectorParseError`.
         """
-        if limit is not None and (not isinstance(limit, int) or isinstance(limit, bool) or limit < 1):
-            raise ConnectorValidationError(
-                f"limit must be a positive integer or None, got {limit!r}", connector=self.NAME
-            )
-        since, until = to_utc(since) or EARLIEST, to_utc(until)
-        if until is not None and since >= until:
-            raise ConnectorValidationError(
-                f"empty window: since ({since.isoformat()}) must be before until ({until.isoformat()})",
-                connector=self.NAME,
-            )
+        self._check_limit(limit)
+        since, until = self._check_window(since or EARLIEST, until)
         params: dict[str, Any] = {"from_date": iso_utc(since), "from_to_status": "changed"}
         if until is not None:
             params["to_date"] = iso_utc(until)

@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass, field
+from dataclasses import dataclass
+from typing import Any, ClassVar
 
-from connectors.credentials import CredentialProvider, get_credential_provider
-from connectors.exceptions import ConnectorAuthError
-from connectors.redact import register_secret
+from connectors.credentials import CredentialProvider
+from connectors.integration import IntegrationCredentials, credential
 
 ACCESS_TOKEN_ENV = "DOCUSIGN_ACCESS_TOKEN"  # noqa: S105 (a variable name, not a value)
 ACCOUNT_ID_ENV = "DOCUSIGN_ACCOUNT_ID"
@@ -17,7 +17,7 @@ BASE_URL_ENVS = ("ARAGORA_DOCUSIGN_BASE_URL", "DOCUSIGN_BASE_URL")
 
 
 @dataclass
-class DocuSignCredentials:
+class DocuSignCredentials(IntegrationCredentials):
     """What the eSignature REST API needs: a bearer token, the API account id and the account's base URI.
 
     ``base_url`` is the account's ``base_uri`` from ``/oauth/userinfo`` (``https://demo.docusign.net``
@@ -25,28 +25,19 @@ class DocuSignCredentials:
     connector's default. ``hmac_key`` verifies Connect webhooks.
     """
 
-    access_token: str = field(repr=False)
-    account_id: str
-    base_url: str | None = None
-    hmac_key: str | None = field(default=None, repr=False)
+    CONNECTOR: ClassVar[str] = "docusign"
 
-    def __post_init__(self) -> None:
-        for value, env in ((self.access_token, ACCESS_TOKEN_ENV), (self.account_id, ACCOUNT_ID_ENV)):
-            if not value or not str(value).strip():
-                raise ConnectorAuthError(f"DocuSign credential is empty: set {env}", connector="docusign")
-        register_secret(self.access_token)
-        register_secret(self.hmac_key)
+    access_token: str = credential(ACCESS_TOKEN_ENV, required=True)
+    account_id: str = credential(ACCOUNT_ID_ENV, required=True, secret=False)
+    base_url: str | None = None
+    hmac_key: str | None = credential(HMAC_KEY_ENV)
 
     @classmethod
-    def from_env(cls, provider: CredentialProvider | None = None) -> DocuSignCredentials:
-        """Read DOCUSIGN_ACCESS_TOKEN, DOCUSIGN_ACCOUNT_ID and DOCUSIGN_HMAC_KEY through the credential provider.
+    def from_env(cls, provider: CredentialProvider | None = None, **values: Any) -> DocuSignCredentials:
+        """Read DOCUSIGN_ACCESS_TOKEN, DOCUSIGN_ACCOUNT_ID and DOCUSIGN_HMAC_KEY through the credential provider,
+        and the base URI from ARAGORA_DOCUSIGN_BASE_URL or DOCUSIGN_BASE_URL.
 
         A missing token or account id raises :class:`ConnectorAuthError` naming the variable.
         """
-        provider = provider or get_credential_provider()
-        return cls(
-            access_token=provider.require(ACCESS_TOKEN_ENV, "docusign"),
-            account_id=provider.require(ACCOUNT_ID_ENV, "docusign"),
-            base_url=next((os.environ[name] for name in BASE_URL_ENVS if os.environ.get(name)), None),
-            hmac_key=provider.get(HMAC_KEY_ENV),
-        )
+        values.setdefault("base_url", next((os.environ[name] for name in BASE_URL_ENVS if os.environ.get(name)), None))
+        return super().from_env(provider, **values)

@@ -12,9 +12,11 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from connectors.base import to_utc
 from connectors.exceptions import ConnectorParseError
-from connectors.text import parse_datetime
+from connectors.integration import api_object
+from connectors.text import int_or_none, parse_datetime
+
+_NAME = "docusign"
 
 # The recipient groups of GET .../envelopes/{id}/recipients.
 RECIPIENT_GROUPS = (
@@ -29,28 +31,6 @@ RECIPIENT_GROUPS = (
     "witnesses",
     "notaries",
 )
-
-
-def _utc(value: object) -> datetime | None:
-    return to_utc(parse_datetime(value))
-
-
-def int_or_none(value: object) -> int | None:
-    """DocuSign's string numbers ("3") as int; None when absent or not a number."""
-    try:
-        return int(str(value))
-    except (TypeError, ValueError):
-        return None
-
-
-def _object(data: object, id_key: str, what: str) -> tuple[Mapping[str, Any], str]:
-    """The object and its id, or :class:`ConnectorParseError` for a body of the wrong shape."""
-    if not isinstance(data, Mapping):
-        raise ConnectorParseError(f"DocuSign {what} is not a JSON object: {type(data).__name__}", connector="docusign")
-    ident = data.get(id_key)
-    if ident is None or ident == "":
-        raise ConnectorParseError(f"DocuSign {what} has no {id_key}", connector="docusign")
-    return data, str(ident)
 
 
 @dataclass
@@ -77,7 +57,7 @@ class Envelope:
     @classmethod
     def from_api(cls, data: Mapping[str, Any]) -> Envelope:
         """Build from an envelope object (``envelopeId`` is required)."""
-        data, envelope_id = _object(data, "envelopeId", "envelope")
+        data, envelope_id = api_object(data, "DocuSign envelope", _NAME, id_key="envelopeId")
         sender = data.get("sender") if isinstance(data.get("sender"), Mapping) else {}
         return cls(
             id=envelope_id,
@@ -86,16 +66,16 @@ class Envelope:
             sender_name=sender.get("userName"),
             sender_email=sender.get("email"),
             sender_user_id=sender.get("userId"),
-            created_at=_utc(data.get("createdDateTime")),
-            updated_at=_utc(data.get("lastModifiedDateTime")),
-            sent_at=_utc(data.get("sentDateTime")),
-            delivered_at=_utc(data.get("deliveredDateTime")),
-            completed_at=_utc(data.get("completedDateTime")),
-            declined_at=_utc(data.get("declinedDateTime")),
-            voided_at=_utc(data.get("voidedDateTime")),
+            created_at=parse_datetime(data.get("createdDateTime")),
+            updated_at=parse_datetime(data.get("lastModifiedDateTime")),
+            sent_at=parse_datetime(data.get("sentDateTime")),
+            delivered_at=parse_datetime(data.get("deliveredDateTime")),
+            completed_at=parse_datetime(data.get("completedDateTime")),
+            declined_at=parse_datetime(data.get("declinedDateTime")),
+            voided_at=parse_datetime(data.get("voidedDateTime")),
             voided_reason=data.get("voidedReason"),
             # The create answer names the moment of its status "statusDateTime".
-            status_changed_at=_utc(data.get("statusChangedDateTime") or data.get("statusDateTime")),
+            status_changed_at=parse_datetime(data.get("statusChangedDateTime") or data.get("statusDateTime")),
             raw=dict(data),
         )
 
@@ -122,7 +102,7 @@ class Recipient:
     @classmethod
     def from_api(cls, data: Mapping[str, Any], envelope_id: str, group: str) -> Recipient:
         """Build from one entry of a recipient group (``group`` names it when ``recipientType`` is absent)."""
-        data, recipient_id = _object(data, "recipientId", "recipient")
+        data, recipient_id = api_object(data, "DocuSign recipient", _NAME, id_key="recipientId")
         return cls(
             id=recipient_id,
             envelope_id=envelope_id,
@@ -132,10 +112,10 @@ class Recipient:
             status=data.get("status"),
             routing_order=int_or_none(data.get("routingOrder")),
             role_name=data.get("roleName"),
-            sent_at=_utc(data.get("sentDateTime")),
-            delivered_at=_utc(data.get("deliveredDateTime")),
-            signed_at=_utc(data.get("signedDateTime")),
-            declined_at=_utc(data.get("declinedDateTime")),
+            sent_at=parse_datetime(data.get("sentDateTime")),
+            delivered_at=parse_datetime(data.get("deliveredDateTime")),
+            signed_at=parse_datetime(data.get("signedDateTime")),
+            declined_at=parse_datetime(data.get("declinedDateTime")),
             declined_reason=data.get("declinedReason"),
             raw=dict(data),
         )
@@ -144,12 +124,12 @@ class Recipient:
     def list_from_api(cls, data: Mapping[str, Any], envelope_id: str) -> list[Recipient]:
         """Every recipient of every group of a recipients answer, in group order."""
         if not isinstance(data, Mapping):
-            raise ConnectorParseError("DocuSign recipients answer is not a JSON object", connector="docusign")
+            raise ConnectorParseError("DocuSign recipients answer is not a JSON object", connector=_NAME)
         recipients: list[Recipient] = []
         for group in RECIPIENT_GROUPS:
             entries = data.get(group) or []
             if not isinstance(entries, list):
-                raise ConnectorParseError(f"DocuSign recipients.{group} is not a list", connector="docusign")
+                raise ConnectorParseError(f"DocuSign recipients.{group} is not a list", connector=_NAME)
             recipients.extend(cls.from_api(entry, envelope_id, group) for entry in entries)
         return recipients
 
@@ -170,7 +150,7 @@ class Document:
     @classmethod
     def from_api(cls, data: Mapping[str, Any], envelope_id: str) -> Document:
         """Build from one ``envelopeDocuments`` entry (v2.1 sends ``pages`` as a list, v2 as a count)."""
-        data, document_id = _object(data, "documentId", "document")
+        data, document_id = api_object(data, "DocuSign document", _NAME, id_key="documentId")
         pages = data.get("pages")
         return cls(
             id=document_id,
@@ -215,13 +195,13 @@ class DocuSignEvent:
     @classmethod
     def from_api(cls, data: Mapping[str, Any]) -> DocuSignEvent:
         """Build from a Connect JSON message (``envelope`` is set when it carries an envelopeSummary)."""
-        data, event = _object(data, "event", "Connect event")
+        data, event = api_object(data, "DocuSign Connect event", _NAME, id_key="event")
         body = data.get("data") if isinstance(data.get("data"), Mapping) else {}
         summary = body.get("envelopeSummary")
         configuration_id = data.get("configurationId")
         return cls(
             event=event,
-            generated_at=_utc(data.get("generatedDateTime")),
+            generated_at=parse_datetime(data.get("generatedDateTime")),
             api_version=data.get("apiVersion"),
             uri=data.get("uri"),
             retry_count=int_or_none(data.get("retryCount")),

@@ -9,9 +9,9 @@ from decimal import Decimal
 from typing import Any, ClassVar, TypeVar
 from urllib.parse import quote
 
-from connectors.base import PaginationGuard, to_utc
-from connectors.exceptions import ConnectorAPIError, ConnectorAuthError, ConnectorParseError, ConnectorValidationError
-from connectors.hubspot.credentials import DEFAULT_BASE_URL, WEBHOOK_VAR, HubSpotCredentials
+from connectors.base import PaginationGuard, epoch_ceil, to_utc
+from connectors.exceptions import ConnectorAPIError, ConnectorParseError, ConnectorValidationError
+from connectors.hubspot.credentials import DEFAULT_BASE_URL, HubSpotCredentials
 from connectors.hubspot.models import (
     OBJECT_MODELS,
     Company,
@@ -25,13 +25,7 @@ from connectors.hubspot.webhooks import DEFAULT_TOLERANCE, parse_event, verify_s
 from connectors.integration import IntegrationConnector
 
 M = TypeVar("M", bound=HubSpotObject)
-_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
-_MS = timedelta(milliseconds=1)
-
-
-def _epoch_ms_ceil(moment: datetime) -> int:
-    """Epoch milliseconds rounded up, so ``modified >= ceil(since)`` and ``< ceil(until)`` stay exact."""
-    return -((_EPOCH - to_utc(moment)) // _MS)
+_MS = timedelta(milliseconds=1)  # the resolution of HubSpot's timestamps: windows are whole ms, rounded up
 
 
 def encode_properties(properties: Mapping[str, Any]) -> dict[str, str]:
@@ -73,6 +67,8 @@ class HubSpotConnector(IntegrationConnector):
     """
 
     NAME: ClassVar[str] = "hubspot"
+    DISPLAY_NAME: ClassVar[str] = "HubSpot"
+    CREDENTIALS_CLASS: ClassVar[type[HubSpotCredentials]] = HubSpotCredentials
     DEFAULT_BASE_URL: ClassVar[str] = DEFAULT_BASE_URL
     ENV_NAME: ClassVar[str] = "HUBSPOT"
     RATE_LIMIT: ClassVar[tuple[float, float] | None] = (100.0, 10.0)
@@ -82,19 +78,17 @@ class HubSpotConnector(IntegrationConnector):
     SEARCH_PAGE_SIZE: ClassVar[int] = 200
     OBJECT_TYPES: ClassVar[tuple[str, ...]] = tuple(OBJECT_MODELS)
 
+    credentials: HubSpotCredentials
+
     def __init__(
         self,
         credentials: HubSpotCredentials | None = None,
         *,
-        base_url: str | None = None,
         search_rate_limit: tuple[float, float] | None = None,
-        **kwargs: Any,
+        **settings: Any,
     ) -> None:
-        """``base_url`` wins, then a non-default ``credentials.base_url``, then ``ARAGORA_HUBSPOT_BASE_URL``."""
-        self.credentials = credentials if credentials is not None else HubSpotCredentials.from_env()
-        if base_url is None and self.credentials.base_url.rstrip("/") != DEFAULT_BASE_URL:
-            base_url = self.credentials.base_url
-        super().__init__(base_url=base_url, **kwargs)
+        """``search_rate_limit`` overrides the search API's own limit; the rest as for IntegrationConnector."""
+        super().__init__(credentials, **settings)
         self.search_rate_limit = search_rate_limit or self.SEARCH_RATE_LIMIT
 
     def _auth_headers(self) -> dict[str, str]:
@@ -102,13 +96,8 @@ class HubSpotConnector(IntegrationConnector):
 
     # --- helpers --------------------------------------------------------------------------
     def _model(self, object_type: str) -> type[HubSpotObject]:
-        model = OBJECT_MODELS.get(object_type)
-        if model is None:
-            raise ConnectorValidationError(
-                f"unknown HubSpot object type {object_type!r}; use one of {', '.join(self.OBJECT_TYPES)}",
-                connector=self.NAME,
-            )
-        return model
+        self._check_object_type(object_type)
+        return OBJECT_MODELS[object_type]
 
     def _path(self, object_type: str, object_id: str | None = None) -> str:
         self._model(object_type)
@@ -156,21 +145,14 @@ class HubSpotConnector(IntegrationConnector):
         limit: int | None,
         properties: Sequence[str] | None,
     ) -> AsyncIterator[M]:
-        if limit is not None and (isinstance(limit, bool) or not isinstance(limit, int) or limit < 1):
-            raise ConnectorValidationError(
-                f"limit must be a positive integer or None (everything), got {limit!r}", connector=self.NAME
-            )
-        if since is not None and until is not None and to_utc(since) >= to_utc(until):
-            raise ConnectorValidationError(
-                f"empty time window: since ({since.isoformat()}) must be before until ({until.isoformat()})",
-                connector=self.NAME,
-            )
+        self._check_limit(limit)
+        since, until = self._check_window(since, until)
         props = list(dict.fromkeys([*(properties or model.DEFAULT_PROPERTIES), model.UPDATED_PROPERTY]))
         if since is None and until is None:
             source = self._list_all(model, props, min(self.PAGE_SIZE, limit or self.PAGE_SIZE))
         else:
-            lo = _epoch_ms_ceil(since) if since is not None else None
-            hi = _epoch_ms_ceil(until) if until is not None else None
+            lo = epoch_ceil(since, _MS) if since is not None else None
+            hi = epoch_ceil(until, _MS) if until is not None else None
             page_size = min(self.SEARCH_PAGE_SIZE, limit or self.SEARCH_PAGE_SIZE)
             source = self._search_window(model, lo, hi, props, page_size)
         count = 0
@@ -219,9 +201,9 @@ class HubSpotConnector(IntegrationConnector):
         if isinstance(total, int) and total > self.SEARCH_RESULT_CAP:
             if lo is None:  # results are sorted ascending: the first one bounds the window from below
                 first = model.from_api(results[0]).updated_at if results else None
-                lo = _epoch_ms_ceil(first) if first else 0
+                lo = epoch_ceil(first, _MS) if first else 0
             if hi is None:
-                hi = _epoch_ms_ceil(datetime.now(UTC)) + 1
+                hi = epoch_ceil(datetime.now(UTC), _MS) + 1
             middle = (lo + hi) // 2
             if middle <= lo:
                 raise ConnectorAPIError(
@@ -358,11 +340,6 @@ class HubSpotConnector(IntegrationConnector):
         now: float | None = None,
     ) -> list[HubSpotEvent]:
         """Verify a delivery with the credentials' client secret and return its events."""
-        secret = self.credentials.client_secret
-        if not secret:
-            raise ConnectorAuthError(
-                f"no HubSpot client secret: set {WEBHOOK_VAR} or pass HubSpotCredentials(client_secret=...)",
-                connector=self.NAME,
-            )
+        secret = self.credentials.require("client_secret", "no HubSpot client secret")
         verify_signature(payload, headers, secret, method=method, uri=uri, tolerance=tolerance, now=now)
         return parse_event(payload)

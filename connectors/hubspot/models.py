@@ -15,7 +15,7 @@ from decimal import Decimal, InvalidOperation
 from typing import Any, ClassVar, Self
 
 from connectors.exceptions import ConnectorParseError
-from connectors.text import parse_datetime
+from connectors.text import parse_datetime, text_or_none
 
 _EPOCH_MS = re.compile(r"\d{12,14}")
 
@@ -27,11 +27,6 @@ def parse_hubspot_datetime(value: Any) -> datetime | None:
     if isinstance(value, str) and _EPOCH_MS.fullmatch(value.strip()):
         return datetime.fromtimestamp(int(value.strip()) / 1000, UTC)
     return parse_datetime(value)
-
-
-def _text(value: Any) -> str | None:
-    """A non-empty string, or None."""
-    return str(value) if value not in (None, "") else None
 
 
 def _decimal(value: Any, what: str) -> Decimal | None:
@@ -80,7 +75,7 @@ class HubSpotObject:
             created_at=parse_hubspot_datetime(data.get("createdAt") or props.get("createdate")),
             updated_at=parse_hubspot_datetime(data.get("updatedAt") or props.get(cls.UPDATED_PROPERTY)),
             archived=bool(data.get("archived")),
-            url=_text(data.get("url")),
+            url=text_or_none(data.get("url")),
             properties=props,
             raw=dict(data),
             **cls._fields(str(data["id"]), props),
@@ -114,13 +109,13 @@ class Contact(HubSpotObject):
     @classmethod
     def _fields(cls, object_id: str, props: Mapping[str, Any]) -> dict[str, Any]:
         return {
-            "email": _text(props.get("email")),
-            "first_name": _text(props.get("firstname")),
-            "last_name": _text(props.get("lastname")),
-            "phone": _text(props.get("phone")),
-            "company": _text(props.get("company")),
-            "job_title": _text(props.get("jobtitle")),
-            "lifecycle_stage": _text(props.get("lifecyclestage")),
+            "email": text_or_none(props.get("email")),
+            "first_name": text_or_none(props.get("firstname")),
+            "last_name": text_or_none(props.get("lastname")),
+            "phone": text_or_none(props.get("phone")),
+            "company": text_or_none(props.get("company")),
+            "job_title": text_or_none(props.get("jobtitle")),
+            "lifecycle_stage": text_or_none(props.get("lifecyclestage")),
         }
 
 
@@ -145,13 +140,13 @@ class Company(HubSpotObject):
     @classmethod
     def _fields(cls, object_id: str, props: Mapping[str, Any]) -> dict[str, Any]:
         return {
-            "name": _text(props.get("name")),
-            "domain": _text(props.get("domain")),
-            "industry": _text(props.get("industry")),
-            "phone": _text(props.get("phone")),
-            "city": _text(props.get("city")),
-            "country": _text(props.get("country")),
-            "lifecycle_stage": _text(props.get("lifecyclestage")),
+            "name": text_or_none(props.get("name")),
+            "domain": text_or_none(props.get("domain")),
+            "industry": text_or_none(props.get("industry")),
+            "phone": text_or_none(props.get("phone")),
+            "city": text_or_none(props.get("city")),
+            "country": text_or_none(props.get("country")),
+            "lifecycle_stage": text_or_none(props.get("lifecyclestage")),
         }
 
 
@@ -176,13 +171,13 @@ class Deal(HubSpotObject):
     @classmethod
     def _fields(cls, object_id: str, props: Mapping[str, Any]) -> dict[str, Any]:
         return {
-            "name": _text(props.get("dealname")),
+            "name": text_or_none(props.get("dealname")),
             "amount": _decimal(props.get("amount"), f"HubSpot deal {object_id} amount"),
-            "currency": _text(props.get("deal_currency_code")),
-            "stage": _text(props.get("dealstage")),
-            "pipeline": _text(props.get("pipeline")),
+            "currency": text_or_none(props.get("deal_currency_code")),
+            "stage": text_or_none(props.get("dealstage")),
+            "pipeline": text_or_none(props.get("pipeline")),
             "close_date": parse_hubspot_datetime(props.get("closedate")),
-            "owner_id": _text(props.get("hubspot_owner_id")),
+            "owner_id": text_or_none(props.get("hubspot_owner_id")),
         }
 
 
@@ -206,12 +201,12 @@ class Ticket(HubSpotObject):
     @classmethod
     def _fields(cls, object_id: str, props: Mapping[str, Any]) -> dict[str, Any]:
         return {
-            "subject": _text(props.get("subject")),
-            "content": _text(props.get("content")),
-            "pipeline": _text(props.get("hs_pipeline")),
-            "stage": _text(props.get("hs_pipeline_stage")),
-            "priority": _text(props.get("hs_ticket_priority")),
-            "category": _text(props.get("hs_ticket_category")),
+            "subject": text_or_none(props.get("subject")),
+            "content": text_or_none(props.get("content")),
+            "pipeline": text_or_none(props.get("hs_pipeline")),
+            "stage": text_or_none(props.get("hs_pipeline_stage")),
+            "priority": text_or_none(props.get("hs_ticket_priority")),
+            "category": text_or_none(props.get("hs_ticket_category")),
         }
 
 
@@ -256,14 +251,14 @@ class HubSpotEvent:
             id=str(data["eventId"]),
             subscription_type=subscription_type,
             object_type=_EVENT_OBJECT_TYPES.get(prefix, prefix or None),
-            object_id=_text(data.get("objectId")),
+            object_id=text_or_none(data.get("objectId")),
             occurred_at=parse_hubspot_datetime(data.get("occurredAt")),
-            portal_id=_text(data.get("portalId")),
-            app_id=_text(data.get("appId")),
-            subscription_id=_text(data.get("subscriptionId")),
+            portal_id=text_or_none(data.get("portalId")),
+            app_id=text_or_none(data.get("appId")),
+            subscription_id=text_or_none(data.get("subscriptionId")),
             attempt_number=attempt if isinstance(attempt, int) and not isinstance(attempt, bool) else None,
-            property_name=_text(data.get("propertyName")),
-            property_value=_text(data.get("propertyValue")),
-            change_source=_text(data.get("changeSource")),
+            property_name=text_or_none(data.get("propertyName")),
+            property_value=text_or_none(data.get("propertyValue")),
+            change_source=text_or_none(data.get("changeSource")),
             raw=dict(data),
         )

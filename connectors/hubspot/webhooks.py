@@ -8,12 +8,11 @@ URL HubSpot called, with the URL-encoded characters of HubSpot's table decoded.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Mapping
 
 from connectors.exceptions import ConnectorAuthError, ConnectorParseError
 from connectors.hubspot.models import HubSpotEvent
-from connectors.webhooks import any_signature_matches, check_timestamp, header, hmac_sha256_b64
+from connectors.webhooks import any_signature_matches, check_timestamp, header, hmac_sha256_b64, load_json
 
 SIGNATURE_HEADER = "X-HubSpot-Signature-v3"
 TIMESTAMP_HEADER = "X-HubSpot-Request-Timestamp"
@@ -81,10 +80,7 @@ def verify_signature(
 
 def parse_event(payload: bytes | str) -> list[HubSpotEvent]:
     """The typed events of a delivery's body: HubSpot batches them in a JSON array (verify it first)."""
-    try:
-        data = json.loads(payload)
-    except (ValueError, UnicodeDecodeError) as exc:
-        raise ConnectorParseError(f"HubSpot webhook body is not JSON: {exc}", connector=_NAME) from None
+    data = load_json(payload, "HubSpot", _NAME)
     if isinstance(data, dict):
         data = [data]
     if not isinstance(data, list):

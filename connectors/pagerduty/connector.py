@@ -7,10 +7,10 @@ from datetime import UTC, datetime, timedelta
 from typing import Any, ClassVar
 from urllib.parse import quote
 
-from connectors.base import PaginationGuard, split_window, to_utc
-from connectors.exceptions import ConnectorAPIError, ConnectorAuthError, ConnectorParseError, ConnectorValidationError
+from connectors.base import PaginationGuard, check_count, in_window, split_window
+from connectors.exceptions import ConnectorAPIError, ConnectorParseError, ConnectorValidationError
 from connectors.integration import IntegrationConnector
-from connectors.pagerduty.credentials import FROM_EMAIL_ENV, PagerDutyCredentials
+from connectors.pagerduty.credentials import PagerDutyCredentials
 from connectors.pagerduty.models import Incident, LogEntry, Service
 from connectors.text import iso_utc
 
@@ -34,6 +34,8 @@ class PagerDutyConnector(IntegrationConnector):
     """
 
     NAME = "pagerduty"
+    DISPLAY_NAME = "PagerDuty"
+    CREDENTIALS_CLASS = PagerDutyCredentials
     DEFAULT_BASE_URL = "https://api.pagerduty.com"
     ENV_NAME = "PAGERDUTY"
     RATE_LIMIT = (960, 60)
@@ -43,25 +45,19 @@ class PagerDutyConnector(IntegrationConnector):
     MAX_PAGE_SIZE: ClassVar[int] = 100
     OFFSET_CAP: ClassVar[int] = 10_000
 
+    credentials: PagerDutyCredentials
+
     def __init__(
-        self,
-        credentials: PagerDutyCredentials | None = None,
-        *,
-        base_url: str | None = None,
-        page_size: int = 100,
-        **kwargs: Any,
+        self, credentials: PagerDutyCredentials | None = None, *, page_size: int = 100, **settings: Any
     ) -> None:
-        self.credentials = credentials or PagerDutyCredentials.from_env()
-        super().__init__(base_url=base_url, **kwargs)
-        if not isinstance(page_size, int) or not 1 <= page_size <= self.MAX_PAGE_SIZE:
-            raise ConnectorValidationError(
-                f"page_size must be an integer from 1 to {self.MAX_PAGE_SIZE}, got {page_size!r}", connector=self.NAME
-            )
-        self.page_size = page_size
+        super().__init__(credentials, **settings)
+        self.page_size = check_count("page_size", page_size, self.NAME, maximum=self.MAX_PAGE_SIZE)
 
     def _auth_headers(self) -> dict[str, str]:
-        # The versioned Accept header rides along: PagerDuty wants it on every request.
-        return {"Authorization": f"Token token={self.credentials.api_token}", "Accept": self.ACCEPT}
+        return {"Authorization": f"Token token={self.credentials.api_token}"}
+
+    def _default_headers(self) -> dict[str, str]:
+        return {"Accept": self.ACCEPT}  # PagerDuty wants its versioned Accept on every request
 
     # --- uniform interface ------------------------------------------------------------------
     async def iter_objects(
@@ -78,11 +74,7 @@ class PagerDutyConnector(IntegrationConnector):
             "log_entries": self.list_log_entries,
             "services": self.list_services,
         }
-        if object_type not in listers:
-            raise ConnectorValidationError(
-                f"unknown PagerDuty object type {object_type!r}; use one of {', '.join(self.OBJECT_TYPES)}",
-                connector=self.NAME,
-            )
+        self._check_object_type(object_type)
         async for obj in listers[object_type](since=since, until=until, limit=limit):
             yield obj
 
@@ -131,10 +123,7 @@ class PagerDutyConnector(IntegrationConnector):
         count = 0
         async for raw in self._iter_pages("/services", "services", {"time_zone": "UTC"}, None, "list services"):
             service = Service.from_api(raw)
-            stamp = service.updated_at or service.created_at
-            if (since or until) and (
-                stamp is None or (since is not None and stamp < since) or (until is not None and stamp >= until)
-            ):
+            if not in_window(service.updated_at or service.created_at, since, until):
                 continue
             yield service
             count += 1
@@ -206,12 +195,8 @@ class PagerDutyConnector(IntegrationConnector):
     # --- helpers --------------------------------------------------------------------------------
     def _from_header(self) -> dict[str, str]:
         """The ``From`` header incident writes require (checked before any request is sent)."""
-        if not self.credentials.from_email:
-            raise ConnectorAuthError(
-                f"PagerDuty incident writes need the e-mail of a PagerDuty user as From: set {FROM_EMAIL_ENV}",
-                connector=self.NAME,
-            )
-        return {"From": self.credentials.from_email}
+        purpose = "PagerDuty incident writes need the e-mail of a PagerDuty user as From"
+        return {"From": self.credentials.require("from_email", purpose)}
 
     def _incident_path(self, incident_id: str) -> str:
         if not isinstance(incident_id, str) or not incident_id.strip():
@@ -226,25 +211,9 @@ class PagerDutyConnector(IntegrationConnector):
             raise ConnectorParseError(f"{operation}: the answer has no 'incident' object", connector=self.NAME)
         return Incident.from_api(incident)
 
-    def _check_limit(self, limit: int | None) -> None:
-        if limit is not None and (not isinstance(limit, int) or isinstance(limit, bool) or limit < 1):
-            raise ConnectorValidationError(
-                f"limit must be a positive integer or None, got {limit!r}", connector=self.NAME
-            )
-
-    def _check_window(self, since: datetime | None, until: datetime | None) -> tuple[datetime | None, datetime | None]:
-        since, until = to_utc(since), to_utc(until)
-        if since is not None and until is not None and since >= until:
-            raise ConnectorValidationError(
-                f"empty window: since ({since.isoformat()}) must be before until ({until.isoformat()})",
-                connector=self.NAME,
-            )
-        return since, until
-
     def windows(self, since: datetime | None, until: datetime | None) -> list[Window]:
         """[since, until) as consecutive windows of at most 180 days (PagerDuty's 6-month cap)."""
-        start, end = to_utc(since) or EARLIEST, to_utc(until) or datetime.now(UTC)
-        self._check_window(start, end)
+        start, end = self._check_window(since or EARLIEST, until or datetime.now(UTC))
         out: list[Window] = []
         while start < end:
             out.append((start, min(start + self.MAX_WINDOW, end)))

@@ -11,13 +11,11 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from connectors.base import to_utc
 from connectors.exceptions import ConnectorParseError
+from connectors.integration import api_object
 from connectors.text import parse_datetime
 
-
-def _utc(value: object) -> datetime | None:
-    return to_utc(parse_datetime(value))
+_NAME = "pagerduty"
 
 
 def _ref(value: object, key: str = "id") -> str | None:
@@ -31,18 +29,6 @@ def _ref_ids(values: object, nested: str | None = None) -> list[str]:
         return []
     refs = [_ref(v, nested) if nested else v for v in values]
     return [str(ref_id) for ref in refs if (ref_id := _ref(ref))]
-
-
-def _object(data: object, what: str) -> tuple[Mapping[str, Any], str]:
-    """The object and its id, or :class:`ConnectorParseError` for a body of the wrong shape."""
-    if not isinstance(data, Mapping):
-        raise ConnectorParseError(
-            f"PagerDuty {what} is not a JSON object: {type(data).__name__}", connector="pagerduty"
-        )
-    ident = data.get("id")
-    if ident is None or ident == "":
-        raise ConnectorParseError(f"PagerDuty {what} has no id", connector="pagerduty")
-    return data, str(ident)
 
 
 @dataclass
@@ -73,7 +59,7 @@ class Incident:
     def from_api(cls, data: Mapping[str, Any]) -> Incident:
         """Build from an incident object (REST ``assignments`` or webhook ``assignees``, ``incident_number`` or
         ``number``)."""
-        data, incident_id = _object(data, "incident")
+        data, incident_id = api_object(data, "PagerDuty incident", _NAME)
         service = data.get("service")
         number = data.get("incident_number", data.get("number"))
         assignees = _ref_ids(data.get("assignments"), "assignee") or _ref_ids(data.get("assignees"))
@@ -92,10 +78,10 @@ class Incident:
             html_url=data.get("html_url"),
             assignee_ids=assignees,
             team_ids=_ref_ids(data.get("teams")),
-            created_at=_utc(data.get("created_at")),
-            updated_at=_utc(data.get("updated_at")),
-            resolved_at=_utc(data.get("resolved_at")),
-            last_status_change_at=_utc(data.get("last_status_change_at")),
+            created_at=parse_datetime(data.get("created_at")),
+            updated_at=parse_datetime(data.get("updated_at")),
+            resolved_at=parse_datetime(data.get("resolved_at")),
+            last_status_change_at=parse_datetime(data.get("last_status_change_at")),
             raw=dict(data),
         )
 
@@ -118,7 +104,7 @@ class LogEntry:
     @classmethod
     def from_api(cls, data: Mapping[str, Any]) -> LogEntry:
         """Build from a log entry object."""
-        data, entry_id = _object(data, "log entry")
+        data, entry_id = api_object(data, "PagerDuty log entry", _NAME)
         return cls(
             id=entry_id,
             type=data.get("type"),
@@ -128,7 +114,7 @@ class LogEntry:
             agent_id=_ref(data.get("agent")),
             agent_type=_ref(data.get("agent"), "type"),
             channel_type=_ref(data.get("channel"), "type"),
-            created_at=_utc(data.get("created_at")),
+            created_at=parse_datetime(data.get("created_at")),
             raw=dict(data),
         )
 
@@ -152,7 +138,7 @@ class Service:
     @classmethod
     def from_api(cls, data: Mapping[str, Any]) -> Service:
         """Build from a service object."""
-        data, service_id = _object(data, "service")
+        data, service_id = api_object(data, "PagerDuty service", _NAME)
         return cls(
             id=service_id,
             name=data.get("name") or data.get("summary"),
@@ -161,9 +147,9 @@ class Service:
             escalation_policy_id=_ref(data.get("escalation_policy")),
             team_ids=_ref_ids(data.get("teams")),
             html_url=data.get("html_url"),
-            created_at=_utc(data.get("created_at")),
-            updated_at=_utc(data.get("updated_at")),
-            last_incident_at=_utc(data.get("last_incident_timestamp")),
+            created_at=parse_datetime(data.get("created_at")),
+            updated_at=parse_datetime(data.get("updated_at")),
+            last_incident_at=parse_datetime(data.get("last_incident_timestamp")),
             raw=dict(data),
         )
 
@@ -185,16 +171,17 @@ class PagerDutyEvent:
     @classmethod
     def from_api(cls, payload: Mapping[str, Any]) -> PagerDutyEvent:
         """Build from a webhook body ``{"event": {...}}`` (``incident`` is set for incident events)."""
-        event, event_id = _object(payload.get("event") if isinstance(payload, Mapping) else None, "webhook event")
+        raw_event = payload.get("event") if isinstance(payload, Mapping) else None
+        event, event_id = api_object(raw_event, "PagerDuty webhook event", _NAME)
         if not event.get("event_type"):
-            raise ConnectorParseError("PagerDuty webhook event has no event_type", connector="pagerduty")
+            raise ConnectorParseError("PagerDuty webhook event has no event_type", connector=_NAME)
         data = event.get("data") if isinstance(event.get("data"), Mapping) else {}
         is_incident = event.get("resource_type") == "incident" and data.get("type") == "incident"
         return cls(
             id=event_id,
             event_type=str(event["event_type"]),
             resource_type=event.get("resource_type"),
-            occurred_at=_utc(event.get("occurred_at")),
+            occurred_at=parse_datetime(event.get("occurred_at")),
             agent_id=_ref(event.get("agent")),
             agent_type=_ref(event.get("agent"), "type"),
             data=dict(data),

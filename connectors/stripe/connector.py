@@ -5,15 +5,15 @@ from __future__ import annotations
 import uuid
 from collections.abc import AsyncIterator, Mapping
 from contextlib import aclosing
-from datetime import UTC, datetime, timedelta
+from datetime import datetime
 from decimal import Decimal
 from typing import Any, ClassVar, TypeVar
 from urllib.parse import quote
 
-from connectors.base import PaginationGuard, to_utc
-from connectors.exceptions import ConnectorAuthError, ConnectorParseError, ConnectorValidationError
+from connectors.base import PaginationGuard, epoch_ceil, to_utc
+from connectors.exceptions import ConnectorParseError, ConnectorValidationError
 from connectors.integration import IntegrationConnector
-from connectors.stripe.credentials import WEBHOOK_VAR, StripeCredentials
+from connectors.stripe.credentials import StripeCredentials
 from connectors.stripe.models import (
     OBJECT_MODELS,
     Charge,
@@ -28,7 +28,6 @@ from connectors.stripe.models import (
 from connectors.stripe.webhooks import DEFAULT_TOLERANCE, parse_event, verify_signature
 
 M = TypeVar("M", bound=StripeObject)
-_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 
 def encode_form(params: Mapping[str, Any]) -> dict[str, str]:
@@ -70,11 +69,6 @@ def encode_form(params: Mapping[str, Any]) -> dict[str, str]:
     return out
 
 
-def _epoch_seconds_ceil(moment: datetime) -> int:
-    """Whole epoch seconds, rounded up, so ``created >= ceil(since)`` and ``created < ceil(until)`` stay exact."""
-    return -((_EPOCH - to_utc(moment)) // timedelta(seconds=1))
-
-
 class StripeConnector(IntegrationConnector):
     """Stripe's REST API v1 (https://api.stripe.com, or any ``base_url``: a mock, stripe-mock, a proxy).
 
@@ -85,6 +79,8 @@ class StripeConnector(IntegrationConnector):
     """
 
     NAME: ClassVar[str] = "stripe"
+    DISPLAY_NAME: ClassVar[str] = "Stripe"
+    CREDENTIALS_CLASS: ClassVar[type[StripeCredentials]] = StripeCredentials
     DEFAULT_BASE_URL: ClassVar[str] = "https://api.stripe.com"
     ENV_NAME: ClassVar[str] = "STRIPE"
     RATE_LIMIT: ClassVar[tuple[float, float] | None] = (100.0, 1.0)
@@ -104,13 +100,12 @@ class StripeConnector(IntegrationConnector):
     # Subscriptions lists hide canceled ones unless asked for all.
     LIST_PARAMS: ClassVar[dict[str, dict[str, str]]] = {"subscriptions": {"status": "all"}}
 
-    def __init__(
-        self, credentials: StripeCredentials | None = None, *, base_url: str | None = None, **kwargs: Any
-    ) -> None:
-        """``credentials=None`` reads them from the environment; ``kwargs`` go to IntegrationConnector."""
-        self.credentials = credentials if credentials is not None else StripeCredentials.from_env()
-        super().__init__(base_url=base_url, **kwargs)
-        if kwargs.get("rate_limit") is None and self.credentials.secret_key.startswith(("sk_test_", "rk_test_")):
+    credentials: StripeCredentials
+
+    def __init__(self, credentials: StripeCredentials | None = None, **settings: Any) -> None:
+        """``credentials=None`` reads them from the environment; a test-mode key paces at the test-mode limit."""
+        super().__init__(credentials, **settings)
+        if settings.get("rate_limit") is None and self.credentials.secret_key.startswith(("sk_test_", "rk_test_")):
             self.rate_limit = self.TEST_MODE_RATE_LIMIT
 
     def _auth_headers(self) -> dict[str, str]:
@@ -118,13 +113,8 @@ class StripeConnector(IntegrationConnector):
 
     # --- helpers --------------------------------------------------------------------------
     def _model(self, object_type: str) -> type[StripeObject]:
-        model = OBJECT_MODELS.get(object_type)
-        if model is None:
-            raise ConnectorValidationError(
-                f"unknown Stripe object type {object_type!r}; use one of {', '.join(self.OBJECT_TYPES)}",
-                connector=self.NAME,
-            )
-        return model
+        self._check_object_type(object_type)
+        return OBJECT_MODELS[object_type]
 
     def _path(self, object_type: str, object_id: str | None = None) -> str:
         self._model(object_type)
@@ -143,23 +133,14 @@ class StripeConnector(IntegrationConnector):
             )
 
     def _window_params(self, since: datetime | None, until: datetime | None) -> dict[str, int]:
-        if since is not None and until is not None and to_utc(since) >= to_utc(until):
-            raise ConnectorValidationError(
-                f"empty time window: since ({since.isoformat()}) must be before until ({until.isoformat()})",
-                connector=self.NAME,
-            )
+        """``created`` bounds in whole epoch seconds, rounded up, so [since, until) stays exact."""
+        since, until = self._check_window(since, until)
         params: dict[str, int] = {}
         if since is not None:
-            params["created[gte]"] = _epoch_seconds_ceil(since)
+            params["created[gte]"] = epoch_ceil(since)
         if until is not None:
-            params["created[lt]"] = _epoch_seconds_ceil(until)
+            params["created[lt]"] = epoch_ceil(until)
         return params
-
-    def _check_limit(self, limit: int | None) -> None:
-        if limit is not None and (isinstance(limit, bool) or not isinstance(limit, int) or limit < 1):
-            raise ConnectorValidationError(
-                f"limit must be a positive integer or None (everything), got {limit!r}", connector=self.NAME
-            )
 
     async def _post(self, endpoint: str, params: Mapping[str, Any], idempotency_key: str | None) -> Any:
         """POST a form body with one Idempotency-Key for the logical call (every retry resends the same)."""
@@ -374,11 +355,6 @@ class StripeConnector(IntegrationConnector):
         now: float | None = None,
     ) -> StripeEvent:
         """Verify a delivery with the credentials' webhook secret and return its event."""
-        secret = self.credentials.webhook_secret
-        if not secret:
-            raise ConnectorAuthError(
-                f"no Stripe webhook secret: set {WEBHOOK_VAR} or pass StripeCredentials(webhook_secret=...)",
-                connector=self.NAME,
-            )
+        secret = self.credentials.require("webhook_secret", "no Stripe webhook secret")
         verify_signature(payload, headers, secret, tolerance=tolerance, now=now)
         return parse_event(payload)

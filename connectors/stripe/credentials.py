@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
+from typing import ClassVar
 
-from connectors.credentials import CredentialProvider, get_credential_provider
-from connectors.exceptions import ConnectorAuthError
-from connectors.redact import register_secret
+from connectors.integration import IntegrationCredentials, credential
 
 # Names of the environment variables (not secrets themselves).
 API_KEY_VAR = "STRIPE_API_KEY"
@@ -14,25 +13,13 @@ WEBHOOK_VAR = "STRIPE_WEBHOOK_SECRET"
 
 
 @dataclass(frozen=True)
-class StripeCredentials:
-    """A Stripe secret (or restricted) key and the endpoint's webhook secret; neither shows in ``repr``."""
+class StripeCredentials(IntegrationCredentials):
+    """A Stripe secret (or restricted) key and the endpoint's webhook secret; neither shows in ``repr``.
 
-    secret_key: str = field(repr=False)
-    webhook_secret: str | None = field(default=None, repr=False)
+    ``from_env()`` reads ``STRIPE_API_KEY`` (required) and ``STRIPE_WEBHOOK_SECRET``.
+    """
 
-    def __post_init__(self) -> None:
-        if not self.secret_key or not self.secret_key.strip():
-            raise ConnectorAuthError(
-                f"StripeCredentials.secret_key is empty; pass the key or set {API_KEY_VAR}", connector="stripe"
-            )
-        register_secret(self.secret_key)
-        register_secret(self.webhook_secret)
+    CONNECTOR: ClassVar[str] = "stripe"
 
-    @classmethod
-    def from_env(cls, provider: CredentialProvider | None = None) -> StripeCredentials:
-        """Read ``STRIPE_API_KEY`` (required) and ``STRIPE_WEBHOOK_SECRET`` through the credential provider."""
-        provider = provider or get_credential_provider()
-        return cls(
-            secret_key=provider.require(API_KEY_VAR, connector="stripe"),
-            webhook_secret=provider.get(WEBHOOK_VAR),
-        )
+    secret_key: str = credential(API_KEY_VAR, required=True)
+    webhook_secret: str | None = credential(WEBHOOK_VAR)

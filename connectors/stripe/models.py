@@ -13,7 +13,7 @@ from datetime import datetime
 from typing import Any, ClassVar, Self
 
 from connectors.exceptions import ConnectorParseError
-from connectors.text import parse_datetime
+from connectors.text import parse_datetime, text_or_none
 
 
 def _amount(data: Mapping[str, Any], key: str) -> int | None:
@@ -35,10 +35,6 @@ def _ref(value: Any) -> str | None:
     if isinstance(value, Mapping):
         value = value.get("id")
     return str(value) if value else None
-
-
-def _str(value: Any) -> str | None:
-    return str(value) if value not in (None, "") else None
 
 
 def _mapping(value: Any) -> Mapping[str, Any]:
@@ -102,11 +98,11 @@ class Customer(StripeObject):
     @classmethod
     def _fields(cls, data: Mapping[str, Any]) -> dict[str, Any]:
         return {
-            "email": _str(data.get("email")),
-            "name": _str(data.get("name")),
-            "phone": _str(data.get("phone")),
-            "description": _str(data.get("description")),
-            "currency": _str(data.get("currency")),
+            "email": text_or_none(data.get("email")),
+            "name": text_or_none(data.get("name")),
+            "phone": text_or_none(data.get("phone")),
+            "description": text_or_none(data.get("description")),
+            "currency": text_or_none(data.get("currency")),
             "balance": _amount(data, "balance"),
             "delinquent": data.get("delinquent"),
             "deleted": bool(data.get("deleted")),
@@ -144,20 +140,20 @@ class Charge(StripeObject):
             "amount": _amount(data, "amount"),
             "amount_captured": _amount(data, "amount_captured"),
             "amount_refunded": _amount(data, "amount_refunded"),
-            "currency": _str(data.get("currency")),
-            "status": _str(data.get("status")),
+            "currency": text_or_none(data.get("currency")),
+            "status": text_or_none(data.get("status")),
             "paid": data.get("paid"),
             "captured": data.get("captured"),
             "refunded": data.get("refunded"),
             "customer_id": _ref(data.get("customer")),
             "payment_intent_id": _ref(data.get("payment_intent")),
-            "description": _str(data.get("description")),
-            "failure_code": _str(data.get("failure_code")),
-            "failure_message": _str(data.get("failure_message")),
-            "receipt_email": _str(data.get("receipt_email")),
-            "billing_email": _str(billing.get("email")),
-            "billing_name": _str(billing.get("name")),
-            "payment_method_type": _str(_mapping(data.get("payment_method_details")).get("type")),
+            "description": text_or_none(data.get("description")),
+            "failure_code": text_or_none(data.get("failure_code")),
+            "failure_message": text_or_none(data.get("failure_message")),
+            "receipt_email": text_or_none(data.get("receipt_email")),
+            "billing_email": text_or_none(billing.get("email")),
+            "billing_name": text_or_none(billing.get("name")),
+            "payment_method_type": text_or_none(_mapping(data.get("payment_method_details")).get("type")),
         }
 
 
@@ -185,14 +181,14 @@ class PaymentIntent(StripeObject):
             "amount": _amount(data, "amount"),
             "amount_received": _amount(data, "amount_received"),
             "amount_capturable": _amount(data, "amount_capturable"),
-            "currency": _str(data.get("currency")),
-            "status": _str(data.get("status")),
+            "currency": text_or_none(data.get("currency")),
+            "status": text_or_none(data.get("status")),
             "customer_id": _ref(data.get("customer")),
-            "description": _str(data.get("description")),
+            "description": text_or_none(data.get("description")),
             "latest_charge_id": _ref(data.get("latest_charge")),
-            "receipt_email": _str(data.get("receipt_email")),
+            "receipt_email": text_or_none(data.get("receipt_email")),
             "canceled_at": parse_datetime(data.get("canceled_at")),
-            "cancellation_reason": _str(data.get("cancellation_reason")),
+            "cancellation_reason": text_or_none(data.get("cancellation_reason")),
         }
 
 
@@ -224,12 +220,12 @@ class Invoice(StripeObject):
         # Newer API versions moved the subscription under parent.subscription_details.
         parent = _mapping(_mapping(data.get("parent")).get("subscription_details"))
         return {
-            "number": _str(data.get("number")),
-            "status": _str(data.get("status")),
+            "number": text_or_none(data.get("number")),
+            "status": text_or_none(data.get("status")),
             "customer_id": _ref(data.get("customer")),
-            "customer_email": _str(data.get("customer_email")),
+            "customer_email": text_or_none(data.get("customer_email")),
             "subscription_id": _ref(data.get("subscription") or parent.get("subscription")),
-            "currency": _str(data.get("currency")),
+            "currency": text_or_none(data.get("currency")),
             "amount_due": _amount(data, "amount_due"),
             "amount_paid": _amount(data, "amount_paid"),
             "amount_remaining": _amount(data, "amount_remaining"),
@@ -239,7 +235,7 @@ class Invoice(StripeObject):
             "period_end": parse_datetime(data.get("period_end")),
             "due_at": parse_datetime(data.get("due_date")),
             "paid_at": parse_datetime(_mapping(data.get("status_transitions")).get("paid_at")),
-            "hosted_invoice_url": _str(data.get("hosted_invoice_url")),
+            "hosted_invoice_url": text_or_none(data.get("hosted_invoice_url")),
         }
 
 
@@ -266,9 +262,9 @@ class Subscription(StripeObject):
         # Newer API versions report the current period per item rather than on the subscription.
         period = data if data.get("current_period_start") else (items[0] if items else {})
         return {
-            "status": _str(data.get("status")),
+            "status": text_or_none(data.get("status")),
             "customer_id": _ref(data.get("customer")),
-            "currency": _str(data.get("currency")),
+            "currency": text_or_none(data.get("currency")),
             "current_period_start": parse_datetime(period.get("current_period_start")),
             "current_period_end": parse_datetime(period.get("current_period_end")),
             "cancel_at_period_end": data.get("cancel_at_period_end"),
@@ -296,9 +292,9 @@ class Refund(StripeObject):
     def _fields(cls, data: Mapping[str, Any]) -> dict[str, Any]:
         return {
             "amount": _amount(data, "amount"),
-            "currency": _str(data.get("currency")),
-            "status": _str(data.get("status")),
-            "reason": _str(data.get("reason")),
+            "currency": text_or_none(data.get("currency")),
+            "status": text_or_none(data.get("status")),
+            "reason": text_or_none(data.get("reason")),
             "charge_id": _ref(data.get("charge")),
             "payment_intent_id": _ref(data.get("payment_intent")),
         }
@@ -328,14 +324,14 @@ class StripeEvent(StripeObject):
         previous = payload.get("previous_attributes")
         return {
             "type": str(data.get("type") or ""),
-            "api_version": _str(data.get("api_version")),
-            "object_type": _str(obj.get("object")),
-            "object_id": _str(obj.get("id")),
+            "api_version": text_or_none(data.get("api_version")),
+            "object_type": text_or_none(obj.get("object")),
+            "object_id": text_or_none(obj.get("id")),
             "data_object": obj,
             "previous_attributes": dict(previous) if isinstance(previous, Mapping) else None,
             "pending_webhooks": data.get("pending_webhooks"),
             "request_id": _ref(request),
-            "idempotency_key": _str(_mapping(request).get("idempotency_key")),
+            "idempotency_key": text_or_none(_mapping(request).get("idempotency_key")),
         }
 
     def typed_object(self) -> StripeObject | None:

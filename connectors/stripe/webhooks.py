@@ -7,12 +7,11 @@ is being rolled). A delivery is genuine when any ``v1`` matches and ``t`` is wit
 
 from __future__ import annotations
 
-import json
 from collections.abc import Mapping
 
 from connectors.exceptions import ConnectorAuthError, ConnectorParseError
 from connectors.stripe.models import StripeEvent
-from connectors.webhooks import any_signature_matches, check_timestamp, header, hmac_sha256_hex
+from connectors.webhooks import any_signature_matches, check_timestamp, header, hmac_sha256_hex, load_json
 
 SIGNATURE_HEADER = "Stripe-Signature"
 DEFAULT_TOLERANCE = 300.0
@@ -73,10 +72,7 @@ def verify_signature(
 
 def parse_event(payload: bytes | str) -> StripeEvent:
     """The typed event of a delivery's body (verify it first)."""
-    try:
-        data = json.loads(payload)
-    except (ValueError, UnicodeDecodeError) as exc:
-        raise ConnectorParseError(f"Stripe webhook body is not JSON: {exc}", connector=_NAME) from None
+    data = load_json(payload, "Stripe", _NAME)
     if not isinstance(data, dict) or data.get("object") != "event":
         raise ConnectorParseError("Stripe webhook body is not an event object", connector=_NAME)
     return StripeEvent.from_api(data)

@@ -511,7 +511,9 @@ async def test_brave_is_preferred_when_both_backends_are_configured(
 
 async def test_search_without_a_backend_names_both_env_vars() -> None:
     connector = WebConnector(**FAST)
-    assert connector.is_configured  # fetch needs no credentials
+    # Not configured for search (what ingestion and the schedules ask); fetch(url) needs nothing.
+    assert not connector.is_configured
+    assert connector.missing_credentials() == ["BRAVE_API_KEY or ARAGORA_WEB_SEARCH_URL"]
     with pytest.raises(ConnectorAuthError, match=r"BRAVE_API_KEY.*ARAGORA_WEB_SEARCH_URL"):
         await connector.search("q")
 
