@@ -11,6 +11,7 @@ from pathlib import Path
 from dagster import (
     AssetKey,
     AssetSelection,
+    AutomationConditionSensorDefinition,
     DailyPartitionsDefinition,
     DefaultScheduleStatus,
     DefaultSensorStatus,
@@ -231,12 +232,17 @@ def evidence_freshness_sensor(context: SensorEvaluationContext) -> RunRequest | 
     hour = datetime.now(UTC).strftime("%Y-%m-%dT%H")
     return RunRequest(run_key=hour, asset_selection=[], asset_check_keys=keys)
 
+# Evaluates the catalog's automation condition: the views and the full-text index follow every load.
+catalog_automation_sensor = AutomationConditionSensorDefinition(
+    "evidence_catalog_automation", target=AssetSelection.assets(catalog), default_status=DefaultSensorStatus.RUNNING,
+    minimum_interval_seconds=60)
+
 defs = Definitions(
     assets=[*evidence_assets.values(), *integration_assets.values(), catalog],
     asset_checks=[*freshness_checks, *evidence_freshness_checks],
     jobs=[evidence_daily_job, evidence_topics_job, embedded_default_job, catalog_job, integrations_daily_job,
           evidence_freshness_job],
     schedules=[daily_evidence_schedule, daily_topic_evidence_schedule, daily_integrations_schedule],
-    sensors=[topics_sensor, freshness_sensor, evidence_freshness_sensor],
+    sensors=[topics_sensor, freshness_sensor, evidence_freshness_sensor, catalog_automation_sensor],
     resources=RESOURCES,
 )

@@ -3,7 +3,7 @@
 
 from collections.abc import Sequence
 
-from dagster import AssetExecutionContext, AssetsDefinition, MaterializeResult, asset
+from dagster import AssetExecutionContext, AssetsDefinition, AutomationCondition, MaterializeResult, asset
 
 from assets.policies import DAILY_FRESHNESS
 
@@ -16,6 +16,8 @@ def evidence_catalog_asset(upstream: Sequence[AssetsDefinition]) -> AssetsDefini
         group_name="evidence",
         deps=list(upstream),
         freshness_policy=DAILY_FRESHNESS,
+        # Refresh after any source loads; sources never loaded (no credentials) must not hold it back.
+        automation_condition=AutomationCondition.eager().without(~AutomationCondition.any_deps_missing()),
         kinds={"duckdb"},
         required_resource_keys={"store"},
         description="Views over all ingested evidence (current evidence, per-source summary, claims).",

@@ -113,3 +113,15 @@ def test_due_day_waits_for_the_deadline() -> None:
     from assets.freshness import due_day
     assert due_day(datetime(2026, 3, 2, 5, 59, tzinfo=UTC), 6) == "2026-02-28"
     assert due_day(datetime(2026, 3, 2, 6, 0, tzinfo=UTC), 6) == "2026-03-01"
+
+
+def test_catalog_is_requested_after_a_source_loads(run_assets, instance) -> None:
+    from dagster import evaluate_automation_conditions
+
+    from aragora_pipelines.definitions import defs
+    first = evaluate_automation_conditions(defs=defs, instance=instance)
+    assert first.total_requested == 0  # nothing loaded yet
+    assert run_assets([evidence_assets["local_docs"]], "rate-limiting").success
+    after = evaluate_automation_conditions(defs=defs, instance=instance, cursor=first.cursor)
+    assert after.total_requested == 1
+    assert defs.resolve_sensor_def("evidence_catalog_automation") is not None
