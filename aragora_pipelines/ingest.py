@@ -10,7 +10,7 @@ import asyncio
 from datetime import datetime
 from typing import Any
 
-from aragora_pipelines.store import EvidenceStore, LoadContext, LoadResult
+from aragora_pipelines.store import EvidenceStore, LoadContext, LoadResult, stage_evidence
 from connectors.base import BaseConnector, Evidence
 from connectors.integration import IntegrationConnector
 
@@ -36,13 +36,14 @@ def ingest_evidence(connector: BaseConnector, store: EvidenceStore, *, query: st
                     claim_id: str | None = None) -> LoadResult:
     """Search one window of one source and merge the results (rows, provenance, loads row) into the store."""
     connector.require_configured()
-    items = asyncio.run(fetch_evidence(connector, query, limit, since, until))
     ctx = LoadContext(
         connector=connector.name, connector_version=connector.VERSION,
         request=describe_request(connector.name, query, limit, since, until),
         run_id=run_id, asset_key=asset_key, partition_key=partition_key, claim_id=claim_id,
     )
-    return store.load_evidence(items, ctx)
+    # The staged file holds everything the write needs: the items are freed before DuckDB works (peak memory).
+    with stage_evidence(asyncio.run(fetch_evidence(connector, query, limit, since, until))) as staged:
+        return store.load_staged_evidence(staged, ctx)
 
 
 async def fetch_objects(connector: IntegrationConnector, object_type: str, since: datetime | None,

@@ -16,23 +16,26 @@ import hashlib
 import json
 import os
 import random
+import tempfile
 import time
 import uuid
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from decimal import Decimal
 from pathlib import Path
-from typing import Any, get_type_hints
+from typing import TYPE_CHECKING, Any, get_type_hints
 
 import duckdb
-import pyarrow as pa
 from filelock import FileLock, Timeout
 
 from connectors.base import Evidence
-from connectors.provenance import GENESIS_HASH, SupportType, compute_chain_hash, utc_timestamp
+from connectors.provenance import GENESIS_HASH, SupportType, utc_timestamp
 from connectors.redact import contains_secret, redact, redact_mapping, redact_url
+
+if TYPE_CHECKING:
+    import pyarrow as pa
 
 SCHEMA_VERSION = 1
 DEFAULT_LOCK_TIMEOUT = 300.0
@@ -167,6 +170,11 @@ EVIDENCE_COLUMNS = (
     "id", "source", "source_id", "source_type", "title", "content", "url", "author", "created_at",
     "confidence", "freshness", "authority", "reliability_score", "metadata", "content_hash",
 )
+_SCORE_COLUMNS = frozenset({"confidence", "freshness", "authority", "reliability_score"})
+# Column types of staged evidence rows for DuckDB's JSON reader (created_at and metadata are cast when merged).
+_STAGED_TYPES = "{" + ", ".join(
+    f"'{name}': '{'DOUBLE' if name in _SCORE_COLUMNS else 'VARCHAR'}'" for name in EVIDENCE_COLUMNS) + "}"
+_JSON_READER_MIN_OBJECT = 16 * 1024 * 1024  # DuckDB's default maximum_object_size
 
 
 class StoreError(RuntimeError):
@@ -275,6 +283,104 @@ def _arrow_scalar(value: Any, sql: str) -> Any:
     return value
 
 
+def _sql_literal(value: Any) -> str:
+    """``value`` as a DuckDB SQL literal (strings quoted with ``'`` doubled, which is all DuckDB escapes)."""
+    if value is None:
+        return "NULL"
+    if isinstance(value, bool):
+        return "TRUE" if value else "FALSE"
+    if isinstance(value, int | float):
+        if value != value or value in (float("inf"), float("-inf")):
+            raise StoreError(f"cannot store the number {value!r}")
+        return repr(value)
+    if isinstance(value, datetime):
+        return _sql_literal(value.isoformat()) + "::TIMESTAMPTZ"
+    return "'" + str(value).replace("\x00", "\ufffd").replace("'", "''") + "'"
+
+
+def _bind(sql: str, params: Sequence[Any]) -> str:
+    """``sql`` with each ``?`` replaced by its parameter as a literal.
+
+    The load path binds this way because DuckDB's Python parameter binding imports pandas,
+    pyarrow and numpy on first use, about 85 MB of a load's peak memory. Only for statements
+    whose text has no other ``?`` (checked).
+    """
+    parts = sql.split("?")
+    if len(parts) != len(params) + 1:
+        raise StoreError(f"internal: {len(parts) - 1} placeholders for {len(params)} parameters")
+    return "".join(part + _sql_literal(param) for part, param in zip(parts, params, strict=False)) + parts[-1]
+
+
+def _encodable(ev: Evidence) -> Evidence:
+    """``ev`` with lone surrogates (a JSON ``\\ud800`` escape) replaced, so it can be hashed and stored as UTF-8."""
+    def fix(value: Any) -> Any:
+        return value.encode("utf-8", "replace").decode() if isinstance(value, str) else value
+    return dataclasses.replace(ev, **{name: fix(getattr(ev, name)) for name in
+                                      ("id", "source_id", "title", "content", "url", "author", "created_at")})
+
+
+def _evidence_row(ev: Evidence) -> dict[str, Any]:
+    """One evidence row: the URL redacted before it is hashed and stored, metadata redacted before storing."""
+    url = redact_url(ev.url) if ev.url else ev.url
+    if url != ev.url:
+        ev = dataclasses.replace(ev, url=url)
+    try:
+        content_hash = ev.content_hash
+    except UnicodeEncodeError:
+        ev = _encodable(ev)
+        content_hash = ev.content_hash
+    return {
+        "id": ev.id, "source": ev.id.split(":", 1)[0], "source_id": ev.source_id, "source_type": str(ev.source_type),
+        "title": ev.title, "content": ev.content, "url": ev.url, "author": ev.author, "created_at": ev.created_at,
+        "confidence": float(ev.confidence), "freshness": float(ev.freshness), "authority": float(ev.authority),
+        "reliability_score": float(ev.reliability_score), "metadata": to_json(redact_mapping(ev.metadata)),
+        "content_hash": content_hash,
+    }
+
+
+@dataclass(frozen=True)
+class StagedRows:
+    """A load's rows in a temporary newline-delimited JSON file; ``with`` removes the file afterwards."""
+
+    path: Path
+    rows: int
+    longest_line: int
+
+    def relation(self) -> str:
+        """The SQL table expression that reads the file with DuckDB's own JSON reader."""
+        path = str(self.path).replace("'", "''")
+        return (f"read_json('{path}', format = 'newline_delimited', columns = {_STAGED_TYPES}, "
+                f"maximum_object_size = {max(_JSON_READER_MIN_OBJECT, self.longest_line + 1)})")
+
+    def __enter__(self) -> StagedRows:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.path.unlink(missing_ok=True)
+
+
+def stage_evidence(items: Iterable[Evidence]) -> StagedRows:
+    """Write one row per id (the last occurrence wins), redacted and hashed, to a temporary file.
+
+    DuckDB's native reader loads the file in bulk, so no Python object crosses into DuckDB: the
+    Arrow bridge imports pyarrow, pandas and pyarrow.dataset, about 100 MB of a load's peak memory
+    (benchmarks/ingest_vs_dlt.py). The items can be freed as soon as this returns.
+    """
+    unique = {e.id: e for e in items}
+    fd, name = tempfile.mkstemp(prefix="aragora-evidence-", suffix=".ndjson")
+    longest = 0
+    try:
+        with open(fd, "w", encoding="utf-8", errors="replace", newline="\n") as out:
+            for ev in unique.values():
+                line = json.dumps(_evidence_row(ev), ensure_ascii=False)
+                longest = max(longest, len(line))
+                out.write(line + "\n")
+    except BaseException:
+        Path(name).unlink(missing_ok=True)
+        raise
+    return StagedRows(Path(name), len(unique), longest * 4)  # characters to a bound on UTF-8 bytes
+
+
 class EvidenceStore:
     """The evidence database: schema, bulk loads with provenance, verification, read-only queries."""
 
@@ -338,49 +444,28 @@ class EvidenceStore:
             for version in range(current + 1, SCHEMA_VERSION + 1):
                 for statement in _MIGRATIONS[version]:
                     con.execute(statement)
-                con.execute("INSERT INTO schema_version VALUES (?, now())", [version])
+                con.execute(_bind("INSERT INTO schema_version VALUES (?, now())", [version]))
             con.execute("COMMIT")
         except Exception:
             con.execute("ROLLBACK")
             raise
 
     # --- loads ----------------------------------------------------------------------------
-    def load_evidence(self, items: Sequence[Evidence], ctx: LoadContext) -> LoadResult:
+    def load_evidence(self, items: Iterable[Evidence], ctx: LoadContext) -> LoadResult:
         """Merge ``items`` into ``evidence``: new rows inserted, changed rows updated, provenance appended."""
+        with stage_evidence(items) as staged:
+            return self.load_staged_evidence(staged, ctx)
+
+    def load_staged_evidence(self, staged: StagedRows, ctx: LoadContext) -> LoadResult:
+        """Merge rows written by :func:`stage_evidence` into ``evidence``."""
         started = time.monotonic()
         now = datetime.now(UTC)
-        # Secrets never reach a row: URLs and metadata are redacted before hashing and storing.
-        unique: dict[str, Evidence] = {
-            e.id: dataclasses.replace(e, url=redact_url(e.url) if e.url else e.url, metadata=redact_mapping(e.metadata))
-            for e in items
-        }
-        columns: dict[str, list[Any]] = {name: [] for name in EVIDENCE_COLUMNS}
-        for ev in unique.values():
-            columns["id"].append(ev.id)
-            columns["source"].append(ev.id.split(":", 1)[0])
-            columns["source_id"].append(ev.source_id)
-            columns["source_type"].append(str(ev.source_type))
-            columns["title"].append(ev.title)
-            columns["content"].append(ev.content)
-            columns["url"].append(ev.url)
-            columns["author"].append(ev.author)
-            columns["created_at"].append(ev.created_at)
-            columns["confidence"].append(float(ev.confidence))
-            columns["freshness"].append(float(ev.freshness))
-            columns["authority"].append(float(ev.authority))
-            columns["reliability_score"].append(float(ev.reliability_score))
-            columns["metadata"].append(to_json(ev.metadata))
-            columns["content_hash"].append(ev.content_hash)
-        table = pa.table(columns, schema=pa.schema([
-            (name, pa.float64() if name in ("confidence", "freshness", "authority", "reliability_score")
-             else pa.string()) for name in EVIDENCE_COLUMNS
-        ]))
         select = ", ".join(
             "TRY_CAST(created_at AS TIMESTAMPTZ) AS created_at" if c == "created_at"
             else "CAST(metadata AS JSON) AS metadata" if c == "metadata" else c
             for c in EVIDENCE_COLUMNS
         )
-        return self._merge("evidence", table, select, ctx, now, started,
+        return self._merge("evidence", staged, select, ctx, now, started,
                            extra_update="last_run_id = ?, last_partition_key = ?",
                            extra_insert=("last_run_id", "last_partition_key"))
 
@@ -402,14 +487,16 @@ class EvidenceStore:
             raw = to_json(getattr(obj, "raw", None) or {})
             cols["raw"].append(raw)
             cols["content_hash"].append(_sha256(raw))
-        arrow = pa.table(cols) if unique else pa.table({"id": pa.array([], pa.string())})
+        import pyarrow as pa  # only here and in the checks: the evidence path stays free of it (memory)
+
+        arrow = pa.table(cols) if unique else None
         with self.writer() as con:
             self._ensure_object_table(con, table_name, typed, service, object_type)
         select = ", ".join(
             f"CAST({c} AS {typed[c]}) AS {c}" if c in typed else ("CAST(raw AS JSON) AS raw" if c == "raw" else c)
             for c in cols
         )
-        return self._merge(table_name, arrow if unique else None, select, ctx, now, started)
+        return self._merge(table_name, arrow, select, ctx, now, started)
 
     @staticmethod
     def _model_columns(model: type) -> dict[str, str]:
@@ -436,39 +523,49 @@ class EvidenceStore:
             if column not in have:  # the model grew a field: add the column, old rows read NULL
                 con.execute(f"ALTER TABLE {name} ADD COLUMN {column} {sql}")
 
-    def _merge(self, target: str, incoming: pa.Table | None, select: str, ctx: LoadContext, now: datetime,
+    def _merge(self, target: str, incoming: pa.Table | StagedRows | None, select: str, ctx: LoadContext,
+               now: datetime,
                started: float, extra_update: str = "", extra_insert: tuple[str, ...] = ()) -> LoadResult:
         """The one merge: classify by content hash, insert new, update changed, chain provenance, log the load."""
         result = LoadResult(table=target, load_id=uuid.uuid4().hex)
         fetched_at = utc_timestamp(now)
         with self.writer() as con:
+            # One thread: a merge of this size is no faster on more, and each extra thread adds its own buffers.
+            con.execute("SET threads = 1")
             con.execute("BEGIN TRANSACTION")
             try:
-                if incoming is not None and incoming.num_rows:
-                    con.register("incoming_raw", incoming)
-                    con.execute(f"CREATE OR REPLACE TEMP TABLE incoming AS SELECT {select} FROM incoming_raw")
-                    con.unregister("incoming_raw")
+                staged = isinstance(incoming, StagedRows)
+                rows = 0 if incoming is None else incoming.rows if staged else incoming.num_rows
+                if rows:
+                    # A view over the staged file or the Arrow batch, not a copy: rows are read where they are.
+                    if staged:
+                        source = incoming.relation()
+                    else:
+                        con.register("incoming_raw", incoming)
+                        source = "incoming_raw"
+                    con.execute(f"CREATE OR REPLACE TEMP VIEW incoming AS SELECT {select} FROM {source}")
                     con.execute(
                         f"""CREATE OR REPLACE TEMP TABLE classified AS
                         SELECT i.id, i.content_hash,
                                CASE WHEN t.id IS NULL THEN 'new'
                                     WHEN t.content_hash <> i.content_hash THEN 'changed'
                                     ELSE 'unchanged' END AS kind
-                        FROM incoming i LEFT JOIN {target} t ON t.id = i.id"""
+                        FROM (SELECT id, content_hash FROM incoming) i LEFT JOIN {target} t ON t.id = i.id"""
                     )
                     counts = dict(con.execute("SELECT kind, count(*) FROM classified GROUP BY kind").fetchall())
-                    result.rows_fetched = incoming.num_rows
+                    result.rows_fetched = rows
                     result.rows_new = counts.get("new", 0)
                     result.rows_changed = counts.get("changed", 0)
                     result.rows_unchanged = counts.get("unchanged", 0)
-                    self._apply(con, target, now, ctx, extra_update, extra_insert)
+                    self._apply(con, target, now, ctx, extra_update, extra_insert,
+                                inserts=result.rows_new > 0, updates=result.rows_new < result.rows_fetched)
                     result.provenance_records = self._append_provenance(con, target, fetched_at, ctx)
                     if ctx.claim_id and target == "evidence":
-                        con.execute(
+                        con.execute(_bind(
                             """INSERT INTO claim_citations
                                SELECT ?, id, ?, 1.0, ?, ? FROM incoming ON CONFLICT DO NOTHING""",
                             [ctx.claim_id, SupportType.SUPPORTS.value, ctx.run_id, now],
-                        )
+                        ))
                     result.ids = [r[0] for r in con.execute("SELECT id FROM incoming").fetchall()]
                 result.duration_s = time.monotonic() - started
                 self._log_load(con, result, ctx, "success", now, None)
@@ -479,65 +576,61 @@ class EvidenceStore:
         return result
 
     def _apply(self, con: duckdb.DuckDBPyConnection, target: str, now: datetime, ctx: LoadContext,
-               extra_update: str, extra_insert: tuple[str, ...]) -> None:
+               extra_update: str, extra_insert: tuple[str, ...], *, inserts: bool, updates: bool) -> None:
+        """Insert the new rows and refresh the existing ones (each statement only when it has rows)."""
         cols = [r[0] for r in con.execute("SELECT * FROM incoming LIMIT 0").description]
         extra_params = [ctx.run_id, ctx.partition_key] if extra_insert else []
         insert_cols = ", ".join([*cols, "first_seen", "last_seen", *extra_insert])
         placeholders = ", ".join(["?"] * (2 + len(extra_insert)))
-        con.execute(
-            f"""INSERT INTO {target} ({insert_cols})
-                SELECT i.*, {placeholders} FROM incoming i JOIN classified c USING (id) WHERE c.kind = 'new'""",
-            [now, now, *extra_params],
-        )
+        if inserts:
+            # When every row is new (a first load) the join is skipped: DuckDB would hash all of incoming for it.
+            only_new = "" if not updates else "JOIN classified c USING (id) WHERE c.kind = 'new'"
+            con.execute(_bind(
+                f"INSERT INTO {target} ({insert_cols}) SELECT i.*, {placeholders} FROM incoming i {only_new}",
+                [now, now, *extra_params],
+            ))
         sets = ", ".join(f"{c} = i.{c}" for c in cols if c != "id")
         extra = f", {extra_update}" if extra_update else ""
-        con.execute(
-            f"""UPDATE {target} SET {sets}, last_seen = ?{extra}
-                FROM (SELECT i.* FROM incoming i JOIN classified c USING (id) WHERE c.kind <> 'new') i
-                WHERE {target}.id = i.id""",
-            [now, *extra_params],
-        )
+        if updates:
+            con.execute(_bind(
+                f"""UPDATE {target} SET {sets}, last_seen = ?{extra}
+                    FROM (SELECT i.* FROM incoming i JOIN classified c USING (id) WHERE c.kind <> 'new') i
+                    WHERE {target}.id = i.id""",
+                [now, *extra_params],
+            ))
 
     def _append_provenance(self, con: duckdb.DuckDBPyConnection, target: str, fetched_at: str,
                            ctx: LoadContext) -> int:
-        rows = con.execute(
-            """SELECT c.id, c.content_hash, p.chain_hash
-               FROM classified c
-               LEFT JOIN (SELECT item_id, arg_max(chain_hash, seq) AS chain_hash
-                          FROM provenance WHERE item_table = ? GROUP BY item_id) p ON p.item_id = c.id
-               WHERE c.kind <> 'unchanged'""",
-            [target],
-        ).fetchall()
-        if not rows:
-            return 0
-        ids, hashes, previous, chains = [], [], [], []
-        for item_id, content_hash, prev in rows:
-            prev = prev or GENESIS_HASH
-            ids.append(item_id)
-            hashes.append(content_hash)
-            previous.append(prev)
-            chains.append(compute_chain_hash(content_hash, prev, fetched_at))
-        records = pa.table({"item_id": ids, "content_hash": hashes, "previous_hash": previous, "chain_hash": chains})
-        con.register("new_provenance", records)
-        con.execute(
-            """INSERT INTO provenance
+        """One record per new or changed row, chained to the item's latest record, computed in SQL.
+
+        chain_hash = sha256(content_hash | previous_hash | fetched_at), the formula of
+        ``connectors.provenance.compute_chain_hash`` and of :meth:`verify`.
+        """
+        return con.execute(_bind(
+            f"""INSERT INTO provenance
                SELECT nextval('provenance_seq'), 'prov_' || substr(chain_hash, 1, 24), ?, item_id, content_hash,
                       previous_hash, chain_hash, ?, ?, ?, ?, ?, ?, ?, ?
-               FROM new_provenance""",
+               FROM (SELECT item_id, content_hash, previous_hash,
+                            sha256(content_hash || '|' || previous_hash || '|' || ?) AS chain_hash
+                     FROM (SELECT c.id AS item_id, c.content_hash,
+                                  coalesce(p.chain_hash, '{GENESIS_HASH}') AS previous_hash
+                           FROM classified c
+                           LEFT JOIN (SELECT item_id, arg_max(chain_hash, seq) AS chain_hash
+                                      FROM provenance WHERE item_table = ? GROUP BY item_id) p
+                             ON p.item_id = c.id
+                           WHERE c.kind <> 'unchanged'))""",
             [target, fetched_at, ctx.connector, ctx.connector_version, redact(ctx.request), ctx.run_id,
-             ctx.asset_key, ctx.partition_key, ctx.claim_id],
-        )
-        con.unregister("new_provenance")
-        return len(rows)
+             ctx.asset_key, ctx.partition_key, ctx.claim_id, fetched_at, target],
+        )).fetchone()[0]
 
     def _log_load(self, con: duckdb.DuckDBPyConnection, result: LoadResult, ctx: LoadContext, status: str,
                   started_at: datetime, error: str | None) -> None:
-        con.execute(
+        con.execute(_bind(
             "INSERT INTO loads VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, now(), ?, ?)",
             [result.load_id, ctx.run_id, ctx.asset_key, ctx.partition_key, result.table, ctx.connector,
              result.rows_fetched, result.rows_new, result.rows_changed, result.rows_unchanged, status,
              started_at, result.duration_s, redact(error) if error else None],
-        )
+        ))
 
     # --- verification -----------------------------------------------------------------------
     def verify(self, *, partition_key: str | None = None, asset_key: str | None = None) -> list[str]:
@@ -639,6 +732,8 @@ class EvidenceStore:
         """Rows among ``ids`` whose stored URL, metadata or raw object holds a secret-looking value."""
         if not ids:
             return []
+        import pyarrow as pa
+
         columns = "url, CAST(metadata AS VARCHAR)" if table == "evidence" else "CAST(raw AS VARCHAR), NULL"
         with self.reader() as con:
             con.register("ids", pa.table({"id": list(ids)}))
@@ -651,6 +746,8 @@ class EvidenceStore:
         if not ids:
             return "_no rows_"
         cols = "id, title, reliability_score, url" if table == "evidence" else "id, first_seen"
+        import pyarrow as pa
+
         with self.reader() as con:
             con.register("ids", pa.table({"id": list(ids)[: rows]}))
             result = con.execute(f"SELECT {cols} FROM {table} JOIN ids USING (id) ORDER BY id")

@@ -37,14 +37,24 @@ def _number(value: Any) -> int:
     return value if isinstance(value, int) and not isinstance(value, bool) and value > 0 else 0
 
 
+def _string(value: Any) -> str | None:
+    """A JSON text field, or None when it is absent or not text (a broken or hostile answer)."""
+    return value if isinstance(value, str) else None
+
+
+def _children(node: dict[str, Any]) -> list[Any]:
+    children = node.get("children")
+    return children if isinstance(children, list) else []
+
+
 def _descendants(item: dict[str, Any]) -> int:
     """How many comments hang below an ``/items`` node (its ``children`` tree, walked without recursion)."""
-    count, stack = 0, list(item.get("children") or [])
+    count, stack = 0, list(_children(item))
     while stack:
         child = stack.pop()
         if isinstance(child, dict):
             count += 1
-            stack.extend(child.get("children") or [])
+            stack.extend(_children(child))
     return count
 
 
@@ -157,24 +167,28 @@ class HackerNewsConnector(BaseConnector):
                 "pass since/until so the window can be split",
                 base_params.get("query"), nb_hits, reachable,
             )
-        self._collect(first, items, target)
+        self._collect(self._hits(first), items, target)
 
         next_page = 1
         while len(items) < target and next_page < nb_pages:
             needed = math.ceil((target - len(items)) / per_page)
             batch = range(next_page, min(nb_pages, next_page + needed))
-            for body in await self._pages(endpoint, params, batch, guard):
-                self._collect(body, items, target)
+            for hits in await self._pages(endpoint, params, batch, guard):
+                self._collect(hits, items, target)
             next_page = batch.stop
 
     async def _pages(
         self, endpoint: str, params: dict[str, Any], numbers: range, guard: PaginationGuard
-    ) -> list[dict[str, Any]]:
-        """Pages ``numbers`` fetched concurrently (the core's gate bounds them to ``max_concurrency``).
+    ) -> list[list[Evidence]]:
+        """The hits of pages ``numbers``, fetched concurrently (the core's gate bounds them to ``max_concurrency``).
 
-        The first failure is raised as itself and the pages still in flight are cancelled.
+        Each page is mapped as soon as it arrives, while the others are in flight, and its raw body
+        is dropped. The first failure is raised as itself and the pages still in flight are cancelled.
         """
-        tasks = [asyncio.ensure_future(self._page(endpoint, params, number, guard)) for number in numbers]
+        async def page_hits(number: int) -> list[Evidence]:
+            return self._hits(await self._page(endpoint, params, number, guard))
+
+        tasks = [asyncio.ensure_future(page_hits(number)) for number in numbers]
         try:
             return await asyncio.gather(*tasks)
         except BaseException:
@@ -192,13 +206,17 @@ class HackerNewsConnector(BaseConnector):
         guard.check(reported if isinstance(reported, int) else number)
         return body
 
-    def _collect(self, body: dict[str, Any], items: dict[str, Evidence], target: int) -> None:
-        for hit in body["hits"]:
+    def _hits(self, body: dict[str, Any]) -> list[Evidence]:
+        """The evidence of one page's hits, in page order (hits without an objectID are skipped)."""
+        mapped = (self._to_evidence(hit) for hit in body["hits"] if isinstance(hit, dict))
+        return [evidence for evidence in mapped if evidence is not None]
+
+    @staticmethod
+    def _collect(hits: list[Evidence], items: dict[str, Evidence], target: int) -> None:
+        for evidence in hits:
             if len(items) >= target:
                 return
-            evidence = self._to_evidence(hit) if isinstance(hit, dict) else None
-            if evidence is not None:
-                items.setdefault(evidence.id, evidence)
+            items.setdefault(evidence.id, evidence)
 
     # --- fetch ----------------------------------------------------------------------------
     async def fetch(self, evidence_id: str) -> Evidence | None:
@@ -243,11 +261,11 @@ class HackerNewsConnector(BaseConnector):
         if object_id is None or object_id == "":
             return None
         object_id = str(object_id)
-        title = html_to_text(hit.get("title") or hit.get("story_title"))
-        text = html_to_text(hit.get("story_text") or hit.get("comment_text"))
+        title = html_to_text(_string(hit.get("title")) or _string(hit.get("story_title")))
+        text = html_to_text(_string(hit.get("story_text")) or _string(hit.get("comment_text")))
         points, comments = _number(hit.get("points")), _number(hit.get("num_comments"))
         created = parse_datetime(hit.get("created_at_i") or hit.get("created_at"))
-        tags = hit.get("_tags") or ()
+        tags = hit.get("_tags") if isinstance(hit.get("_tags"), list) else []
         return Evidence(
             id=evidence_id(self.SOURCE, object_id),
             source_type=SourceType.FORUM,
@@ -255,13 +273,13 @@ class HackerNewsConnector(BaseConnector):
             title=title,
             content=text or title,
             created_at=iso_utc(created),
-            author=hit.get("author"),
+            author=_string(hit.get("author")),
             url=ITEM_URL.format(object_id),
             confidence=clamp(0.3 + 0.4 * log_scale(points, 1000)),
             authority=clamp(0.1 + 0.5 * log_scale(points, 500) + 0.4 * log_scale(comments, 300)),
             freshness=freshness(created, FRESHNESS_HALF_LIFE_DAYS),
             metadata={
-                "type": next(filter(_ITEM_TYPES.__contains__, tags), None),
+                "type": next((tag for tag in tags if isinstance(tag, str) and tag in _ITEM_TYPES), None),
                 "points": points,
                 "num_comments": comments,
                 "story_url": hit.get("url") or hit.get("story_url"),
