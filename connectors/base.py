@@ -117,6 +117,11 @@ class PaginationGuard:
 
     def check(self, token: Hashable) -> None:
         """Register the next page's cursor; raise :class:`ConnectorParseError` if it was seen before."""
+        if not isinstance(token, str | int | tuple) or isinstance(token, bool):
+            raise ConnectorParseError(
+                f"{self.operation}: the API returned a cursor of type {type(token).__name__}, not text or a number",
+                connector=self.connector,
+            )
         if token in self._seen:
             raise ConnectorParseError(
                 f"{self.operation}: the API returned cursor/page {token!r} twice; stopping instead of looping",

@@ -302,7 +302,7 @@ class GitHubConnector(BaseConnector):
             source_type=self.source_type,
             source_id=source_id,
             title=title,
-            content=html_to_text((item.get("body") or "").replace("\r\n", "\n")) or title,
+            content=html_to_text(item.get("body")) or title,
             created_at=iso_utc(item.get("created_at")),
             author=user.get("login"),
             url=item.get("html_url") or f"https://github.com/{owner}/{repo}/issues/{number}",

@@ -39,9 +39,15 @@ class _TextExtractor(HTMLParser):
             self.parts.append(data)
 
 
-def html_to_text(value: str | None) -> str:
-    """Plain text from an HTML fragment (tags dropped, entities decoded, whitespace tidied)."""
-    if not value:
+def html_to_text(value: object) -> str:
+    """Plain text from an HTML fragment (tags dropped, entities decoded, whitespace tidied).
+
+    API fields arrive untyped: a number becomes its text, anything else that is not text
+    (null, a list, an object) counts as absent instead of crashing the parse.
+    """
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        value = str(value)
+    if not value or not isinstance(value, str):
         return ""
     text = value.replace("\r\n", "\n").replace("\r", "\n")
     if re.search(r"</?[A-Za-z][^<>]*>|&[#A-Za-z0-9]+;", text):
@@ -75,6 +81,11 @@ def int_or_none(value: object) -> int | None:
         return int(value)  # type: ignore[call-overload]
     except (TypeError, ValueError, OverflowError):
         return None
+
+
+def as_list(value: object) -> list:
+    """An API field that should be an array: itself when it is one, else empty (null or a wrong type)."""
+    return value if isinstance(value, list) else []
 
 
 def as_count(value: object) -> int:

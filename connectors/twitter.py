@@ -15,7 +15,7 @@ from connectors.exceptions import (
 )
 from connectors.provenance import SourceType
 from connectors.redact import get_logger
-from connectors.text import as_count, clamp, freshness, html_to_text, iso_utc, log_scale, parse_datetime
+from connectors.text import as_count, as_list, clamp, freshness, html_to_text, iso_utc, log_scale, parse_datetime
 
 log = get_logger(__name__)
 
@@ -169,7 +169,7 @@ class TwitterConnector(BaseConnector):
             if "data" not in body and _problems(body) and not body.get("meta"):
                 raise ConnectorAPIError(f"GET {path}: {_describe(_problems(body))}", connector=self.name)
             users = self._users(body)
-            for tweet in body.get("data") or []:
+            for tweet in as_list(body.get("data")):
                 if not isinstance(tweet, dict) or not tweet.get("id") or len(found) >= want:
                     continue
                 created = created_time(tweet)
@@ -218,7 +218,7 @@ class TwitterConnector(BaseConnector):
         includes = body.get("includes") if isinstance(body.get("includes"), dict) else {}
         return {
             str(user["id"]): user
-            for user in includes.get("users") or []
+            for user in as_list(includes.get("users"))
             if isinstance(user, dict) and user.get("id") is not None
         }
 
@@ -298,7 +298,7 @@ class TwitterConnector(BaseConnector):
                 "conversation_id": str(tweet["conversation_id"]) if tweet.get("conversation_id") else None,
                 "public_metrics": {str(k): v for k, v in metrics.items() if isinstance(v, int)},
                 "referenced_tweets": referenced,
-                "edit_history_tweet_ids": [str(i) for i in tweet.get("edit_history_tweet_ids") or []],
+                "edit_history_tweet_ids": [str(i) for i in as_list(tweet.get("edit_history_tweet_ids"))],
                 "created_at_from": "api" if tweet.get("created_at") else ("snowflake" if created else None),
             },
         )

@@ -360,7 +360,7 @@ class WhisperConnector(BaseConnector):
         fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-", suffix=".json")
         try:
             with os.fdopen(fd, "w", encoding="utf-8") as handle:
-                json.dump(record, handle, ensure_ascii=False)
+                json.dump(record, handle)  # ASCII escapes: a lone surrogate in a transcript still writes
             os.replace(tmp, path)
         except BaseException:
             Path(tmp).unlink(missing_ok=True)
