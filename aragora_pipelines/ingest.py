@@ -10,7 +10,7 @@ import asyncio
 from datetime import datetime
 from typing import Any
 
-from aragora_pipelines.store import EvidenceStore, LoadContext, LoadResult, stage_evidence
+from aragora_pipelines.store import EvidenceStore, LoadContext, LoadResult
 from connectors.base import BaseConnector, Evidence
 from connectors.integration import IntegrationConnector
 
@@ -42,7 +42,7 @@ def ingest_evidence(connector: BaseConnector, store: EvidenceStore, *, query: st
         run_id=run_id, asset_key=asset_key, partition_key=partition_key, claim_id=claim_id,
     )
     # The staged file holds everything the write needs: the items are freed before DuckDB works (peak memory).
-    with stage_evidence(asyncio.run(fetch_evidence(connector, query, limit, since, until))) as staged:
+    with store.stage_evidence(asyncio.run(fetch_evidence(connector, query, limit, since, until))) as staged:
         return store.load_staged_evidence(staged, ctx)
 
 

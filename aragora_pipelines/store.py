@@ -16,6 +16,7 @@ import hashlib
 import json
 import os
 import random
+import socket
 import tempfile
 import time
 import uuid
@@ -175,6 +176,7 @@ _SCORE_COLUMNS = frozenset({"confidence", "freshness", "authority", "reliability
 _STAGED_TYPES = "{" + ", ".join(
     f"'{name}': '{'DOUBLE' if name in _SCORE_COLUMNS else 'VARCHAR'}'" for name in EVIDENCE_COLUMNS) + "}"
 _JSON_READER_MIN_OBJECT = 16 * 1024 * 1024  # DuckDB's default maximum_object_size
+STAGING_DIR = ".aragora-staging"  # beside the database: rows of loads in progress
 
 
 class StoreError(RuntimeError):
@@ -284,7 +286,10 @@ def _arrow_scalar(value: Any, sql: str) -> Any:
 
 
 def _sql_literal(value: Any) -> str:
-    """``value`` as a DuckDB SQL literal (strings quoted with ``'`` doubled, which is all DuckDB escapes)."""
+    """``value`` as a DuckDB SQL literal (strings quoted with ``'`` doubled, which is all DuckDB escapes).
+
+    A NUL or a lone surrogate (undecodable command-line bytes) cannot travel in SQL text: they become U+FFFD.
+    """
     if value is None:
         return "NULL"
     if isinstance(value, bool):
@@ -295,7 +300,8 @@ def _sql_literal(value: Any) -> str:
         return repr(value)
     if isinstance(value, datetime):
         return _sql_literal(value.isoformat()) + "::TIMESTAMPTZ"
-    return "'" + str(value).replace("\x00", "\ufffd").replace("'", "''") + "'"
+    text = str(value).encode("utf-8", "replace").decode().replace("\x00", "\ufffd")
+    return "'" + text.replace("'", "''") + "'"
 
 
 def _bind(sql: str, params: Sequence[Any]) -> str:
@@ -359,26 +365,23 @@ class StagedRows:
         self.path.unlink(missing_ok=True)
 
 
-def stage_evidence(items: Iterable[Evidence]) -> StagedRows:
-    """Write one row per id (the last occurrence wins), redacted and hashed, to a temporary file.
-
-    DuckDB's native reader loads the file in bulk, so no Python object crosses into DuckDB: the
-    Arrow bridge imports pyarrow, pandas and pyarrow.dataset, about 100 MB of a load's peak memory
-    (benchmarks/ingest_vs_dlt.py). The items can be freed as soon as this returns.
-    """
-    unique = {e.id: e for e in items}
-    fd, name = tempfile.mkstemp(prefix="aragora-evidence-", suffix=".ndjson")
-    longest = 0
+def _process_alive(pid: int) -> bool:
     try:
-        with open(fd, "w", encoding="utf-8", errors="replace", newline="\n") as out:
-            for ev in unique.values():
-                line = json.dumps(_evidence_row(ev), ensure_ascii=False)
-                longest = max(longest, len(line))
-                out.write(line + "\n")
-    except BaseException:
-        Path(name).unlink(missing_ok=True)
-        raise
-    return StagedRows(Path(name), len(unique), longest * 4)  # characters to a bound on UTF-8 bytes
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # alive, owned by someone else
+        return True
+    return True
+
+
+def _sweep_staging(folder: Path) -> None:
+    """Remove staged files left by processes of this host that are gone (a killed load's leftovers)."""
+    prefix = f"evidence-{socket.gethostname()}-"
+    for stale in folder.iterdir():
+        pid = stale.name[len(prefix):].split("-", 1)[0] if stale.name.startswith(prefix) else ""
+        if pid.isdigit() and int(pid) != os.getpid() and not _process_alive(int(pid)):
+            stale.unlink(missing_ok=True)
 
 
 class EvidenceStore:
@@ -453,11 +456,38 @@ class EvidenceStore:
     # --- loads ----------------------------------------------------------------------------
     def load_evidence(self, items: Iterable[Evidence], ctx: LoadContext) -> LoadResult:
         """Merge ``items`` into ``evidence``: new rows inserted, changed rows updated, provenance appended."""
-        with stage_evidence(items) as staged:
+        with self.stage_evidence(items) as staged:
             return self.load_staged_evidence(staged, ctx)
 
+    def stage_evidence(self, items: Iterable[Evidence]) -> StagedRows:
+        """Write one row per id (the last occurrence wins), redacted and hashed, to a staging file.
+
+        DuckDB's native reader loads the file in bulk, so no Python object crosses into DuckDB: the
+        Arrow bridge imports pyarrow, pandas and pyarrow.dataset, about 100 MB of a load's peak memory
+        (benchmarks/ingest_vs_dlt.py). The items can be freed as soon as this returns. Staging files
+        live in ``.aragora-staging`` beside the database, named by host and process, so the next load
+        removes those a killed process left behind.
+        """
+        folder = self.path.parent / STAGING_DIR
+        folder.mkdir(parents=True, exist_ok=True)
+        _sweep_staging(folder)
+        unique = {e.id: e for e in items}
+        fd, name = tempfile.mkstemp(prefix=f"evidence-{socket.gethostname()}-{os.getpid()}-", suffix=".ndjson",
+                                    dir=folder)
+        longest = 0
+        try:
+            with open(fd, "w", encoding="utf-8", errors="replace", newline="\n") as out:
+                for ev in unique.values():
+                    line = json.dumps(_evidence_row(ev), ensure_ascii=False)
+                    longest = max(longest, len(line))
+                    out.write(line + "\n")
+        except BaseException:
+            Path(name).unlink(missing_ok=True)
+            raise
+        return StagedRows(Path(name), len(unique), longest * 4)  # characters to a bound on UTF-8 bytes
+
     def load_staged_evidence(self, staged: StagedRows, ctx: LoadContext) -> LoadResult:
-        """Merge rows written by :func:`stage_evidence` into ``evidence``."""
+        """Merge rows written by :meth:`stage_evidence` into ``evidence``."""
         started = time.monotonic()
         now = datetime.now(UTC)
         select = ", ".join(
@@ -524,8 +554,8 @@ class EvidenceStore:
                 con.execute(f"ALTER TABLE {name} ADD COLUMN {column} {sql}")
 
     def _merge(self, target: str, incoming: pa.Table | StagedRows | None, select: str, ctx: LoadContext,
-               now: datetime,
-               started: float, extra_update: str = "", extra_insert: tuple[str, ...] = ()) -> LoadResult:
+               now: datetime, started: float, extra_update: str = "", extra_insert: tuple[str, ...] = ()
+               ) -> LoadResult:
         """The one merge: classify by content hash, insert new, update changed, chain provenance, log the load."""
         result = LoadResult(table=target, load_id=uuid.uuid4().hex)
         fetched_at = utc_timestamp(now)
@@ -546,11 +576,12 @@ class EvidenceStore:
                     con.execute(f"CREATE OR REPLACE TEMP VIEW incoming AS SELECT {select} FROM {source}")
                     con.execute(
                         f"""CREATE OR REPLACE TEMP TABLE classified AS
-                        SELECT i.id, i.content_hash,
+                        SELECT i.id, i.content_hash, i.position,
                                CASE WHEN t.id IS NULL THEN 'new'
                                     WHEN t.content_hash <> i.content_hash THEN 'changed'
                                     ELSE 'unchanged' END AS kind
-                        FROM (SELECT id, content_hash FROM incoming) i LEFT JOIN {target} t ON t.id = i.id"""
+                        FROM (SELECT id, content_hash, row_number() OVER () AS position FROM incoming) i
+                        LEFT JOIN {target} t ON t.id = i.id"""
                     )
                     counts = dict(con.execute("SELECT kind, count(*) FROM classified GROUP BY kind").fetchall())
                     result.rows_fetched = rows
@@ -563,10 +594,11 @@ class EvidenceStore:
                     if ctx.claim_id and target == "evidence":
                         con.execute(_bind(
                             """INSERT INTO claim_citations
-                               SELECT ?, id, ?, 1.0, ?, ? FROM incoming ON CONFLICT DO NOTHING""",
+                               SELECT ?, id, ?, 1.0, ?, ? FROM classified ON CONFLICT DO NOTHING""",
                             [ctx.claim_id, SupportType.SUPPORTS.value, ctx.run_id, now],
                         ))
-                    result.ids = [r[0] for r in con.execute("SELECT id FROM incoming").fetchall()]
+                    # From the small classified table: another pass over incoming would re-read every row.
+                    result.ids = [r[0] for r in con.execute("SELECT id FROM classified ORDER BY position").fetchall()]
                 result.duration_s = time.monotonic() - started
                 self._log_load(con, result, ctx, "success", now, None)
                 con.execute("COMMIT")

@@ -1,0 +1,141 @@
+#!/usr/bin/env python3
+"""A 30-day backfill of evidence_hackernews (one topic) against the simulator, through real Dagster runs.
+
+Each partition is one Dagster run (``materialize`` of the project's asset with the project's resources,
+recorded in a DagsterInstance on SQLite in a temporary DAGSTER_HOME, with its asset checks), launched
+from a pool of worker processes: 1 worker, then 4. Workers are warmed up (imports done) before the clock
+starts, so the figure is the backfill's, not Python's start-up. Every run writes the same DuckDB file:
+the store's writer lock serialises the writes while the fetches overlap.
+
+The simulator ignores the date window and the query, so every partition returns the same records:
+after the first run, a partition's load finds them unchanged (no new rows, no new provenance).
+
+Prints wall times, their ratio (target: 4 workers take at most half as long) and failed runs (must be 0).
+Exits non-zero when a run failed or the store does not hold exactly the simulator's records.
+usage: python benchmarks/backfill.py [--days 30] [--records 1000] [--latency-ms 1000]
+"""
+
+from __future__ import annotations
+
+import argparse
+import multiprocessing
+import os
+import sys
+import tempfile
+import time
+from datetime import date, timedelta
+from pathlib import Path
+
+from _common import print_table, start_sim, stop_sim
+
+TOPIC = "rate-limiting"
+ASSET = "evidence_hackernews"
+
+
+def warm_up() -> None:
+    """Pool initializer: import Dagster and the code location once per worker, before the clock starts."""
+    import aragora_pipelines.definitions  # noqa: F401
+
+
+def run_partition(day: str, limit: int) -> tuple[str, bool, str]:
+    """One Dagster run of evidence_hackernews for ``day`` x TOPIC; (day, success, run id)."""
+    from dagster import DagsterInstance, MultiPartitionKey, materialize
+
+    from aragora_pipelines.definitions import RESOURCES, evidence_assets
+
+    with DagsterInstance.get() as instance:
+        result = materialize([evidence_assets["hackernews"]], resources=RESOURCES, instance=instance,
+                             partition_key=MultiPartitionKey({"date": day, "topic": TOPIC}),
+                             run_config={"ops": {ASSET: {"config": {"limit": limit}}},
+                                         "loggers": {"console": {"config": {"log_level": "WARNING"}}}},
+                             tags={"benchmark": "backfill"}, raise_on_error=False)
+    return day, result.success, result.run_id
+
+
+def ready() -> int:
+    """A short task answered by a warmed-up worker (its pid); short enough that idle workers share them."""
+    time.sleep(0.05)
+    return os.getpid()
+
+
+def backfill(workers: int, days: list[str], limit: int) -> tuple[float, list[tuple[str, bool, str]]]:
+    """Run every partition with ``workers`` processes; (wall seconds, per-run outcomes)."""
+    pool = multiprocessing.get_context("spawn").Pool(workers, initializer=warm_up)
+    try:
+        pids: set[int] = set()
+        while len(pids) < workers:  # every worker has imported the code location
+            pids |= set(pool.starmap(ready, [()] * workers * 4))
+        started = time.perf_counter()
+        outcomes = pool.starmap(run_partition, [(day, limit) for day in days])
+        wall = time.perf_counter() - started
+    finally:
+        pool.close()  # let the workers exit on their own (terminate() would interrupt Dagster's shutdown)
+        pool.join()
+    return wall, outcomes
+
+
+def check_store(db: Path, expected: int) -> list[str]:
+    """Problems with the store after a backfill (distinct ids, duplicates, provenance chain)."""
+    from aragora_pipelines.store import EvidenceStore
+
+    store = EvidenceStore(db)
+    rows, distinct = store.query("SELECT count(*), count(DISTINCT id) FROM evidence")[0]
+    problems = [] if rows == distinct == expected else [f"{db.name}: {rows} rows, {distinct} distinct, "
+                                                        f"expected {expected}"]
+    return problems + store.verify()
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Backfill at 1 and 4 workers and print the table."""
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--days", type=int, default=30)
+    parser.add_argument("--records", type=int, default=1000, help="records the simulator holds (each run's limit)")
+    parser.add_argument("--latency-ms", type=float, default=1000)
+    parser.add_argument("--workers", default="1,4", help="comma-separated pool sizes")
+    args = parser.parse_args(argv)
+    days = [(date(2026, 1, 1) + timedelta(days=i)).isoformat() for i in range(args.days)]
+    levels = [int(w) for w in args.workers.split(",")]
+
+    sim = start_sim(records=args.records, latency_ms=args.latency_ms)
+    table, problems, walls = [], [], {}
+    try:
+        with tempfile.TemporaryDirectory(prefix="aragora-backfill-") as tmp:
+            work = Path(tmp)
+            topics = work / "topics.yaml"
+            topics.write_text(f"topics:\n  {TOPIC}:\n    query: rate limiting\n")
+            os.environ.update({"ARAGORA_HACKERNEWS_BASE_URL": sim.hn, "ARAGORA_TOPICS_FILE": str(topics),
+                               "ARAGORA_START_DATE": days[0]})
+            for workers in levels:
+                home = work / f"dagster_home_{workers}"
+                home.mkdir()
+                (home / "dagster.yaml").write_text("# SQLite storage in this folder (the default)\n"
+                                                   "telemetry:\n  enabled: false\n")
+                db = work / f"evidence_{workers}.duckdb"
+                os.environ.update({"DAGSTER_HOME": str(home), "ARAGORA_DUCKDB_PATH": str(db)})
+                from dagster import DagsterInstance
+
+                with DagsterInstance.get() as instance:
+                    instance.add_dynamic_partitions("topics", [TOPIC])
+                wall, outcomes = backfill(workers, days, args.records)
+                failed = [day for day, ok, _ in outcomes if not ok]
+                problems += [f"{workers} workers: run for {day} failed" for day in failed]
+                problems += [f"{workers} workers: {p}" for p in check_store(db, args.records)]
+                walls[workers] = wall
+                table.append([workers, len(outcomes), f"{wall:.1f}", f"{wall / len(outcomes):.2f}", len(failed)])
+    finally:
+        stop_sim(sim)
+
+    print(f"\n### backfill: {args.days} daily partitions of {ASSET} x '{TOPIC}', {args.records} records per "
+          f"partition (simulator, {args.latency_ms:.0f} ms per request), one Dagster run each\n")
+    print_table(["workers", "runs", "wall s", "s per run", "failed runs"], table)
+    if len(levels) == 2:
+        ratio = walls[levels[1]] / walls[levels[0]]
+        print(f"\nratio {levels[1]} workers / {levels[0]}: {ratio:.2f} "
+              f"(target <= 0.50: {'met' if ratio <= 0.5 else 'MISSED'})")
+    for problem in problems:
+        print(f"PROBLEM: {problem}", file=sys.stderr)
+    return 1 if problems else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

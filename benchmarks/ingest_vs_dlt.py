@@ -1,0 +1,178 @@
+#!/usr/bin/env python3
+"""Our HackerNews ingestion against dlt's rest_api source, side by side on the loopback simulator.
+
+Ours goes through ``aragora_pipelines.ingest.ingest_evidence``, the path the Dagster assets and the
+CLI use (evidence rows, provenance chain and the loads row in one transaction); dlt runs
+``shared/bench/dlt_peer.py`` (rest_api -> DuckDB, merge on objectID) on the same simulated data.
+Each side runs in its own process, three times, alternating; medians are reported.
+
+Sections: 1. ours vs dlt at 20,000 records (targets: wall <= 1/3 and peak RSS <= 1/2 of dlt's, rows
+exact); 2. ours at 20k/100k/200k records, seconds per 10k (flat = linear cost); 3. what each injected
+fault costs in requests. Exits non-zero only when a side stores the wrong number of rows.
+
+usage: python benchmarks/ingest_vs_dlt.py [--records 20000] [--runs 3] [--scale 20000,100000,200000]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import re
+import sys
+import tempfile
+from pathlib import Path
+from typing import Any
+
+from _common import DLT_PEER, Measured, Sim, median, print_table, run_measured, start_sim, stop_sim
+
+WORKER = Path(__file__).with_name("_ours_worker.py")
+
+PAGE = 100  # hits per page, as dlt_peer.py asks for
+LATENCY_MS = 10
+# Loopback simulator: no pacing; 8 pages in flight (the connector's default gate).
+OURS_KNOBS: dict[str, Any] = {"rate_limit": False, "max_concurrency": 8}
+# Fault runs: enough retries that every page arrives; a 0.5 s timeout so a 2 s hang is cut short.
+FAULT_KNOBS: dict[str, Any] = {**OURS_KNOBS, "base_delay": 0.05, "max_delay": 1.0, "max_retries": 12,
+                               "timeout": 0.5, "circuit_failure_threshold": 30}
+# Each fault alone (hangs at 5% so that a few happen in 50 pages), then the issue's mix of all four.
+FAULTS = [
+    ("none", {}),
+    ("503, 20% of requests", {"fail_rate": 0.2}),
+    ("429 + Retry-After: 1, every 7th", {"ratelimit_every": 7}),
+    ("truncated body, 5%", {"garbage_rate": 0.05}),
+    ("hang 2 s (timeout 0.5 s), 5%", {"hang_rate": 0.05, "hang_s": 2}),
+    ("all four (20% 503, 429 every 7th, 5% truncated, 2% hangs)",
+     {"fail_rate": 0.2, "ratelimit_every": 7, "garbage_rate": 0.05, "hang_rate": 0.02, "hang_s": 2}),
+]
+
+
+def run_ours(sim: Sim, db: Path, limit: int, knobs: dict[str, Any] = OURS_KNOBS) -> Measured:
+    """One measured ingest of ours, in its own process."""
+    spec = {"base_url": sim.hn, "db": str(db), "limit": limit, "hits_per_page": PAGE, "knobs": knobs}
+    return run_measured([sys.executable, str(WORKER), json.dumps(spec)])
+
+
+def stored_rows(db: Path) -> tuple[int, int, int, list[str]]:
+    """(evidence rows, distinct ids, provenance records, verify problems) of a store."""
+    from aragora_pipelines.store import EvidenceStore
+
+    store = EvidenceStore(db)
+    rows, distinct = store.query("SELECT count(*), count(DISTINCT id) FROM evidence")[0]
+    return rows, distinct, store.counts()["provenance"], store.verify()
+
+
+def run_dlt(sim: Sim, db: Path, expected: int) -> tuple[Measured, int]:
+    """One measured dlt_peer.py run; returns it and the rows dlt stored (distinct ids, or -1 if it differs)."""
+    measured = run_measured([sys.executable, str(DLT_PEER), sim.root + "/", str(db), str(expected)])
+    found = re.search(r"rows=(\d+) distinct=(\d+)", measured.stdout)
+    rows = int(found.group(1)) if found and found.group(1) == found.group(2) else -1
+    return measured, rows
+
+
+def side_by_side(records: int, runs: int, work: Path) -> bool:
+    """Section 1; True when both sides stored exactly ``records`` rows in every run."""
+    sim = start_sim(records=records, latency_ms=LATENCY_MS)
+    ours: list[Measured] = []
+    dlt: list[Measured] = []
+    rows_ok = True
+    try:
+        for run in range(runs):  # alternate, so machine noise hits both sides alike
+            db = work / f"ours-{run}.duckdb"
+            ours.append(run_ours(sim, db, records))
+            rows, distinct, provenance, problems = stored_rows(db)
+            ok = ours[-1].returncode == 0 and rows == distinct == provenance == records and not problems
+            rows_ok &= ok
+            print(f"  ours run {run + 1}: {ours[-1].wall_s:.2f} s, {ours[-1].peak_mb:.0f} MB, rows={rows} "
+                  f"distinct={distinct} provenance={provenance} verify={'ok' if not problems else problems[0]}")
+            measured, dlt_rows = run_dlt(sim, work / f"dlt-{run}.duckdb", records)
+            dlt.append(measured)
+            rows_ok &= dlt_rows == records
+            print(f"  dlt  run {run + 1}: {measured.wall_s:.2f} s, {measured.peak_mb:.0f} MB, rows={dlt_rows}")
+    finally:
+        stop_sim(sim)
+    ours_wall, dlt_wall = median([m.wall_s for m in ours]), median([m.wall_s for m in dlt])
+    ours_rss, dlt_rss = median([m.peak_mb for m in ours]), median([m.peak_mb for m in dlt])
+    print(f"\n### {records:,} HN records, {PAGE}/page, {LATENCY_MS} ms latency; median of {runs} runs each\n")
+    print_table(
+        ["side", "wall s", "peak RSS MB", "rows"],
+        [["ours (ingest_evidence -> DuckDB + provenance)", f"{ours_wall:.2f}", f"{ours_rss:.0f}", records],
+         ["dlt rest_api -> DuckDB (merge)", f"{dlt_wall:.2f}", f"{dlt_rss:.0f}", records],
+         ["ratio ours/dlt", f"{ours_wall / dlt_wall:.2f} (target <= 0.33: "
+          f"{'met' if ours_wall / dlt_wall <= 1 / 3 else 'MISSED'})",
+          f"{ours_rss / dlt_rss:.2f} (target <= 0.50: {'met' if ours_rss / dlt_rss <= 0.5 else 'MISSED'})",
+          "exact" if rows_ok else "WRONG"]],
+    )
+    return rows_ok
+
+
+def scaling(sizes: list[int], work: Path) -> bool:
+    """Section 2: ours at each size, seconds per 10k records; True when every size stored exactly its rows."""
+    table, rows_ok = [], True
+    for size in sizes:
+        sim = start_sim(records=size, latency_ms=LATENCY_MS)
+        try:
+            db = work / f"scale-{size}.duckdb"
+            measured = run_ours(sim, db, size)
+        finally:
+            stop_sim(sim)
+        rows, distinct, provenance, _ = stored_rows(db)
+        ok = measured.returncode == 0 and rows == distinct == provenance == size
+        rows_ok &= ok
+        table.append([f"{size:,}", f"{measured.wall_s:.2f}", f"{measured.wall_s / size * 10_000:.2f}",
+                      f"{measured.peak_mb:.0f}", rows if ok else f"WRONG ({rows})"])
+    print(f"\n### ours by size ({PAGE}/page, {LATENCY_MS} ms latency): seconds per 10k should stay flat\n")
+    print_table(["records", "wall s", "s per 10k", "peak RSS MB", "rows"], table)
+    return rows_ok
+
+
+def fault_costs(work: Path) -> bool:
+    """Section 3: requests each injected fault costs (from the simulator's /_stats); True when nothing was lost."""
+    records, table, rows_ok, clean = 5_000, [], True, 0
+    for name, flags in FAULTS:
+        sim = start_sim(records=records, **flags)
+        try:
+            db = work / f"fault-{len(table)}.duckdb"
+            measured = run_ours(sim, db, records, FAULT_KNOBS)
+            stats, truth = sim.stats(), sim.truth("hn")
+        finally:
+            stop_sim(sim)
+        rows, distinct, provenance, problems = stored_rows(db) if measured.returncode == 0 else (0, 0, 0, [])
+        ok = rows == distinct == provenance == truth["count"] and not problems
+        rows_ok &= ok
+        clean = clean or stats["requests"]
+        injected = sum(stats["faults"].values())
+        extra = stats["requests"] - clean
+        table.append([name, stats["requests"], extra, injected,
+                      f"{extra / injected:.2f}" if injected else "-", f"{measured.wall_s:.1f}",
+                      "exact" if ok else "WRONG"])
+    print(f"\n### what each fault costs ({records:,} records, {PAGE}/page, ids checked against /_truth/hn)\n")
+    print_table(["fault", "requests", "extra requests", "faults injected", "extra per fault", "wall s", "rows"],
+                table)
+    return rows_ok
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run the three sections and print their tables; non-zero exit only on wrong row counts."""
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--records", type=int, default=20_000)
+    parser.add_argument("--runs", type=int, default=3)
+    parser.add_argument("--scale", default="20000,100000,200000", help="comma-separated sizes ('' skips)")
+    parser.add_argument("--no-faults", action="store_true", help="skip the fault-cost section")
+    args = parser.parse_args(argv)
+    if not DLT_PEER.exists():
+        parser.error(f"{DLT_PEER} not found; set ARAGORA_SHARED_DIR to the shared/ folder")
+    ok = True
+    with tempfile.TemporaryDirectory(prefix="aragora-bench-") as tmp:
+        work = Path(tmp)
+        ok &= side_by_side(args.records, args.runs, work)
+        if args.scale:
+            ok &= scaling([int(size) for size in args.scale.split(",")], work)
+        if not args.no_faults:
+            ok &= fault_costs(work)
+    if not ok:
+        print("\nFAILED: a side stored the wrong number of rows (see above)", file=sys.stderr)
+    return 0 if ok else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
