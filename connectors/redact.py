@@ -50,27 +50,30 @@ _PATTERNS = [
 ]
 
 _known_secrets: set[str] = set()
+_known_sorted: tuple[str, ...] = ()  # longest first, rebuilt on registration (redact runs per stored row)
 _known_lock = threading.Lock()
 _MIN_SECRET_LEN = 6
 
 
 def register_secret(value: str | None) -> None:
     """Remember a secret value so every later redaction removes it verbatim."""
+    global _known_sorted
     if value and len(value) >= _MIN_SECRET_LEN:
         with _known_lock:
-            _known_secrets.add(value)
+            if value not in _known_secrets:
+                _known_secrets.add(value)
+                _known_sorted = tuple(sorted(_known_secrets, key=len, reverse=True))
 
 
 def redact(text: Any) -> str:
     """Return ``text`` as a string with every secret-looking value replaced by ``***``."""
     out = str(text)
-    with _known_lock:
-        known = sorted(_known_secrets, key=len, reverse=True)
-    for secret in known:
+    for secret in _known_sorted:
         if secret in out:
             out = out.replace(secret, REDACTED)
     for pattern, repl in _PATTERNS:
-        out = pattern.sub(repl, out)
+        if pattern.search(out):
+            out = pattern.sub(repl, out)
     return out
 
 

@@ -13,6 +13,7 @@ _BLOCK_TAGS = {"p", "div", "br", "li", "tr", "h1", "h2", "h3", "h4", "h5", "h6",
 _SKIP_TAGS = {"script", "style", "noscript", "template"}
 _WS = re.compile(r"[ \t\r\f\v]+")
 _NL = re.compile(r"\n\s*\n+")
+_NEEDS_WORK = re.compile(r"[<&\r\n\t\f\v]|  ")
 _HTML_TITLE = re.compile(r"<title[^>]*>(.*?)</title>|<h1[^>]*>(.*?)</h1>", re.IGNORECASE | re.DOTALL)
 
 
@@ -49,6 +50,8 @@ def html_to_text(value: object) -> str:
         value = str(value)
     if not value or not isinstance(value, str):
         return ""
+    if not _NEEDS_WORK.search(value):  # plain single-line text, already tidy: the common case
+        return value.strip()
     text = value.replace("\r\n", "\n").replace("\r", "\n")
     if re.search(r"</?[A-Za-z][^<>]*>|&[#A-Za-z0-9]+;", text):
         parser = _TextExtractor()
