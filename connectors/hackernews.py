@@ -7,7 +7,7 @@ import math
 from datetime import datetime, timedelta
 from typing import Any, ClassVar
 
-from connectors.base import BaseConnector, Evidence, PaginationGuard, evidence_id, split_window, to_utc
+from connectors.base import BaseConnector, Evidence, PaginationGuard, evidence_id, split_window
 from connectors.exceptions import ConnectorNotFoundError, ConnectorParseError, ConnectorValidationError
 from connectors.provenance import SourceType
 from connectors.redact import get_logger
@@ -116,14 +116,8 @@ class HackerNewsConnector(BaseConnector):
     ) -> list[Evidence]:
         """Stories/comments matching ``query`` created in [since, until), at most ``limit`` of them."""
         want = self._check_limit(limit)
-        since, until = to_utc(since), to_utc(until)
-        if since and until and since >= until:
-            raise ConnectorValidationError(f"since ({since}) must be before until ({until})", connector=self.name)
-        unknown = set(kwargs) - {"sort", "tags"}
-        if unknown:
-            raise ConnectorValidationError(
-                f"unknown search option(s) {sorted(unknown)}; HackerNews accepts sort and tags", connector=self.name
-            )
+        since, until = self._check_window(since, until)
+        self._check_options(kwargs, ("sort", "tags"))
         sort = kwargs.get("sort") or "relevance"
         if sort not in _ENDPOINTS:
             raise ConnectorValidationError(f"sort must be 'relevance' or 'date', got {sort!r}", connector=self.name)
