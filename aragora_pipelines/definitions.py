@@ -138,33 +138,32 @@ def _latest_day(now: datetime) -> str:
     return (now.astimezone(UTC) - timedelta(days=1)).strftime("%Y-%m-%d")
 
 
+def _evidence_requests(context: ScheduleEvaluationContext, sources: list[str], timed: bool
+                       ) -> Iterator[RunRequest | SkipReason]:
+    """One run per topic over the configured ``sources``: yesterday's day x topic partition, or the topic."""
+    day = _latest_day(context.scheduled_execution_time)
+    topics = context.instance.get_dynamic_partitions("topics")
+    selection = [AssetKey(f"evidence_{s}") for s in sources if configured(s)]
+    if not topics or not selection:
+        yield SkipReason("no topics yet, or none of these evidence sources is configured")
+        return
+    for topic in topics:
+        key = MultiPartitionKey({"date": day, "topic": topic}) if timed else topic
+        yield RunRequest(run_key=f"{day}|{topic}", asset_selection=selection, partition_key=key)
+
+
 @schedule(cron_schedule="0 3 * * *", execution_timezone="UTC", job=evidence_daily_job,
           default_status=DefaultScheduleStatus.RUNNING)
 def daily_evidence_schedule(context: ScheduleEvaluationContext) -> Iterator[RunRequest | SkipReason]:
     """Every day, for each topic: yesterday's partition of every configured time-aware source."""
-    day = _latest_day(context.scheduled_execution_time)
-    topics = context.instance.get_dynamic_partitions("topics")
-    selection = [AssetKey(f"evidence_{s}") for s in timed_sources if configured(s)]
-    if not topics or not selection:
-        yield SkipReason("no topics yet, or no configured time-aware evidence source")
-        return
-    for topic in topics:
-        yield RunRequest(run_key=f"{day}|{topic}", asset_selection=selection,
-                         partition_key=MultiPartitionKey({"date": day, "topic": topic}))
+    yield from _evidence_requests(context, timed_sources, timed=True)
 
 
 @schedule(cron_schedule="30 3 * * *", execution_timezone="UTC", job=evidence_topics_job,
           default_status=DefaultScheduleStatus.RUNNING)
 def daily_topic_evidence_schedule(context: ScheduleEvaluationContext) -> Iterator[RunRequest | SkipReason]:
     """Every day, for each topic: the sources without a time axis (documents, databases, audio)."""
-    day = _latest_day(context.scheduled_execution_time)
-    topics = context.instance.get_dynamic_partitions("topics")
-    selection = [AssetKey(f"evidence_{s}") for s in untimed_sources if configured(s)]
-    if not topics or not selection:
-        yield SkipReason("no topics yet, or no configured document source")
-        return
-    for topic in topics:
-        yield RunRequest(run_key=f"{day}|{topic}", asset_selection=selection, partition_key=topic)
+    yield from _evidence_requests(context, untimed_sources, timed=False)
 
 
 @schedule(cron_schedule="0 4 * * *", execution_timezone="UTC", job=integrations_daily_job,

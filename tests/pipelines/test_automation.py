@@ -125,3 +125,13 @@ def test_catalog_is_requested_after_a_source_loads(run_assets, instance) -> None
     after = evaluate_automation_conditions(defs=defs, instance=instance, cursor=first.cursor)
     assert after.total_requested == 1
     assert defs.resolve_sensor_def("evidence_catalog_automation") is not None
+
+
+def test_topic_schedule_runs_the_document_sources_per_topic() -> None:
+    from aragora_pipelines.definitions import daily_topic_evidence_schedule
+    with instance_for_test() as instance:
+        instance.add_dynamic_partitions("topics", ["ai-safety"])
+        requests = list(daily_topic_evidence_schedule(build_schedule_context(instance=instance,
+                                                                             scheduled_execution_time=TICK)))
+    assert [r.partition_key for r in requests] == ["ai-safety"]
+    assert {k.path[-1] for k in requests[0].asset_selection} == {"evidence_local_docs", "evidence_sql"}
