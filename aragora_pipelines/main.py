@@ -12,6 +12,7 @@ import sys
 
 from dagster import DagsterInstance
 
+from aragora_pipelines.cli import source_statuses
 from aragora_pipelines.definitions import (
     EMBEDDED_SOURCES,
     RESOURCES,
@@ -22,33 +23,15 @@ from aragora_pipelines.definitions import (
     sync_topics,
 )
 from aragora_pipelines.resources import DuckDBStoreResource
-from connectors.registry import EVIDENCE_CONNECTORS, INTEGRATION_CONNECTORS
 
 EXAMPLE_QUERY = """SELECT source, title, round(reliability_score, 3) AS reliability
 FROM evidence_current ORDER BY reliability_score DESC LIMIT 5"""
 
 
 def skipped_sources() -> list[tuple[str, str]]:
-    """Each source the offline run leaves out, with the reason."""
-    reasons = []
-    for source in EVIDENCE_CONNECTORS:
-        if source in EMBEDDED_SOURCES:
-            continue
-        try:
-            connector = RESOURCES[source].build()  # type: ignore[attr-defined]
-            missing = connector.missing_credentials()
-        except Exception as exc:  # a bad setting is a reason too
-            reasons.append((source, str(exc)))
-            continue
-        reason = f"needs credentials: set {', '.join(missing)}" if missing else "needs network access"
-        reasons.append((source, reason))
-    for service in INTEGRATION_CONNECTORS:
-        try:
-            RESOURCES[service].build()  # type: ignore[attr-defined]
-            reasons.append((service, "needs network access"))
-        except Exception as exc:  # missing credentials: the error names the variable
-            reasons.append((service, str(exc)))
-    return reasons
+    """Each source the offline run leaves out, with the reason (what to set, or that it needs network)."""
+    return [(status.source, status.to_set if status.configured == "no" else "needs network access")
+            for status in source_statuses() if status.source not in EMBEDDED_SOURCES]
 
 
 def main() -> int:

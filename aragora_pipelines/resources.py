@@ -119,10 +119,7 @@ class IntegrationConnectorResource(ConnectorResource):
         """A connector with credentials from this resource's fields, else from the credential providers."""
         given = self._credentials()
         creds = self.credentials_class.from_env() if not given else self.credentials_class(**given)
-        limits = self._limits()
-        limits.pop("circuit_failure_threshold")
-        limits.pop("circuit_cooldown_seconds")
-        return self.connector_class(creds, base_url=self.base_url, **limits, **self.options)
+        return self.connector_class(creds, base_url=self.base_url, **self._limits(), **self.options)
 
 
 def _optional_str_fields(names: list[str]) -> dict[str, Any]:

@@ -20,7 +20,7 @@ import socket
 import tempfile
 import time
 import uuid
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
@@ -520,13 +520,12 @@ class EvidenceStore:
         import pyarrow as pa  # only here and in the checks: the evidence path stays free of it (memory)
 
         arrow = pa.table(cols) if unique else None
-        with self.writer() as con:
-            self._ensure_object_table(con, table_name, typed, service, object_type)
         select = ", ".join(
             f"CAST({c} AS {typed[c]}) AS {c}" if c in typed else ("CAST(raw AS JSON) AS raw" if c == "raw" else c)
             for c in cols
         )
-        return self._merge(table_name, arrow, select, ctx, now, started)
+        return self._merge(table_name, arrow, select, ctx, now, started,
+                           prepare=lambda con: self._ensure_object_table(con, table_name, typed, service, object_type))
 
     @staticmethod
     def _model_columns(model: type) -> dict[str, str]:
@@ -554,12 +553,17 @@ class EvidenceStore:
                 con.execute(f"ALTER TABLE {name} ADD COLUMN {column} {sql}")
 
     def _merge(self, target: str, incoming: pa.Table | StagedRows | None, select: str, ctx: LoadContext,
-               now: datetime, started: float, extra_update: str = "", extra_insert: tuple[str, ...] = ()
-               ) -> LoadResult:
-        """The one merge: classify by content hash, insert new, update changed, chain provenance, log the load."""
+               now: datetime, started: float, extra_update: str = "", extra_insert: tuple[str, ...] = (),
+               prepare: Callable[[duckdb.DuckDBPyConnection], None] | None = None) -> LoadResult:
+        """The one merge: classify by content hash, insert new, update changed, chain provenance, log the load.
+
+        ``prepare`` runs first on the same writer connection (e.g. creating or widening the target table).
+        """
         result = LoadResult(table=target, load_id=uuid.uuid4().hex)
         fetched_at = utc_timestamp(now)
         with self.writer() as con:
+            if prepare is not None:
+                prepare(con)
             # One thread: a merge of this size is no faster on more, and each extra thread adds its own buffers.
             con.execute("SET threads = 1")
             con.execute("BEGIN TRANSACTION")
