@@ -1,12 +1,14 @@
 """Shared by the benchmarks: the simulator, measured subprocesses, medians and tables.
 
-The simulator launcher is the test suite's (tests/conftest.py), so benchmarks and tests start it
-the same way. Each measured side runs in its own process, started by a small launcher that times it
-(interpreter start and imports included, for both sides alike) and reads its peak RSS from ``wait4``.
+The simulator is the test suite's (tests/support/apisim.py, started by tests/conftest.py), so benchmarks and
+tests start it the same way; the dlt peer is benchmarks/dlt_peer.py (the `bench` extra, `make bench`).
+Each measured side runs in its own process, started by a small launcher that times it (interpreter start
+and imports included, for both sides alike) and reads its peak RSS from ``wait4``.
 """
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import os
 import statistics
@@ -21,13 +23,13 @@ ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
-from tests.conftest import SHARED, Sim, start_sim, stop_sim  # noqa: E402  (needs ROOT on sys.path)
+from tests.conftest import Sim, start_sim, stop_sim  # noqa: E402  (needs ROOT on sys.path)
+from tests.support.apisim import BASE_TS, STEP_S  # noqa: E402
 
-BENCH_DIR = SHARED / "bench"
-DLT_PEER = BENCH_DIR / "dlt_peer.py"
+DLT_PEER = Path(__file__).with_name("dlt_peer.py")
 
-__all__ = ["BENCH_DIR", "DLT_PEER", "ROOT", "Measured", "Sim", "median", "print_table", "run_measured",
-           "start_sim", "stop_sim"]
+__all__ = ["BASE_TS", "DLT_PEER", "ROOT", "STEP_S", "Measured", "Sim", "dlt_missing", "median", "print_table",
+           "run_measured", "start_sim", "stop_sim"]
 
 
 @dataclass(frozen=True)
@@ -75,6 +77,13 @@ def run_measured(cmd: Sequence[str], *, timeout: float = 900.0, env: dict[str, s
     if result["code"] != 0:
         sys.stderr.write(f"{' '.join(cmd[:2])} exited with {result['code']}:\n{stderr_text[-4000:]}\n")
     return Measured(result["wall"], result["maxrss_kib"] / 1024, result["code"], stdout_text)
+
+
+def dlt_missing() -> str | None:
+    """Why the dlt peer cannot run in this interpreter (dlt not installed), or None when it can."""
+    if importlib.util.find_spec("dlt") is None:
+        return "dlt is not installed in this interpreter; run `make bench`, which installs the bench extra"
+    return None
 
 
 def median(values: Sequence[float]) -> float:

@@ -7,29 +7,32 @@ from a pool of worker processes: 1 worker, then 4. Workers are warmed up (import
 starts, so the figure is the backfill's, not Python's start-up. Every run writes the same DuckDB file:
 the store's writer lock serialises the writes while the fetches overlap.
 
-The simulator ignores the date window and the query, so every partition returns the same records:
-after the first run, a partition's load finds them unchanged (no new rows, no new provenance).
+The simulator holds one record every 37 s from the first day on (about 2,335 a day) and honours each run's
+day window as Algolia does, so every partition fetches and stores its own day's records.
 
 Prints wall times, their ratio (target: 4 workers take at most half as long) and failed runs (must be 0).
-Exits non-zero when a run failed or the store does not hold exactly the simulator's records.
-usage: python benchmarks/backfill.py [--days 30] [--records 1000] [--latency-ms 1000]
+Exits non-zero when a run failed or the store does not hold exactly the simulator's records of those days.
+usage: python benchmarks/backfill.py [--days 30] [--latency-ms 1000] [--workers 1,4]
 """
 
 from __future__ import annotations
 
 import argparse
+import math
 import multiprocessing
 import os
 import sys
 import tempfile
 import time
-from datetime import date, timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-from _common import print_table, start_sim, stop_sim
+from _common import BASE_TS, STEP_S, print_table, start_sim, stop_sim
 
 TOPIC = "rate-limiting"
 ASSET = "evidence_hackernews"
+DAY_S = 86_400
+PER_DAY = math.ceil(DAY_S / STEP_S)  # the most records one day holds: each run's limit
 
 
 def warm_up() -> None:
@@ -89,14 +92,17 @@ def main(argv: list[str] | None = None) -> int:
     """Backfill at 1 and 4 workers and print the table."""
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--days", type=int, default=30)
-    parser.add_argument("--records", type=int, default=1000, help="records the simulator holds (each run's limit)")
     parser.add_argument("--latency-ms", type=float, default=1000)
     parser.add_argument("--workers", default="1,4", help="comma-separated pool sizes")
     args = parser.parse_args(argv)
-    days = [(date(2026, 1, 1) + timedelta(days=i)).isoformat() for i in range(args.days)]
+    if args.days < 1:
+        parser.error(f"--days {args.days}: give at least 1")
+    first = datetime.fromtimestamp(BASE_TS, UTC).date()  # the simulator's first record
+    days = [(first + timedelta(days=i)).isoformat() for i in range(args.days)]
     levels = [int(w) for w in args.workers.split(",")]
 
-    sim = start_sim(records=args.records, latency_ms=args.latency_ms)
+    sim = start_sim(records=math.ceil(args.days * DAY_S / STEP_S), latency_ms=args.latency_ms)
+    expected = sim.truth("hn", since=BASE_TS, until=BASE_TS + args.days * DAY_S)["count"]
     table, problems, walls = [], [], {}
     try:
         with tempfile.TemporaryDirectory(prefix="aragora-backfill-") as tmp:
@@ -116,17 +122,17 @@ def main(argv: list[str] | None = None) -> int:
 
                 with DagsterInstance.get() as instance:
                     instance.add_dynamic_partitions("topics", [TOPIC])
-                wall, outcomes = backfill(workers, days, args.records)
+                wall, outcomes = backfill(workers, days, PER_DAY)
                 failed = [day for day, ok, _ in outcomes if not ok]
                 problems += [f"{workers} workers: run for {day} failed" for day in failed]
-                problems += [f"{workers} workers: {p}" for p in check_store(db, args.records)]
+                problems += [f"{workers} workers: {p}" for p in check_store(db, expected)]
                 walls[workers] = wall
                 table.append([workers, len(outcomes), f"{wall:.1f}", f"{wall / len(outcomes):.2f}", len(failed)])
     finally:
         stop_sim(sim)
 
-    print(f"\n### backfill: {args.days} daily partitions of {ASSET} x '{TOPIC}', {args.records} records per "
-          f"partition (simulator, {args.latency_ms:.0f} ms per request), one Dagster run each\n")
+    print(f"\n### backfill: {args.days} daily partitions of {ASSET} x '{TOPIC}', {expected:,} records in all "
+          f"(about {PER_DAY:,} a day; simulator, {args.latency_ms:.0f} ms per request), one Dagster run each\n")
     print_table(["workers", "runs", "wall s", "s per run", "failed runs"], table)
     if len(levels) == 2:
         ratio = walls[levels[1]] / walls[levels[0]]

@@ -3,7 +3,8 @@
 
 Ours goes through ``aragora_pipelines.ingest.ingest_evidence``, the path the Dagster assets and the
 CLI use (evidence rows, provenance chain and the loads row in one transaction); dlt runs
-``shared/bench/dlt_peer.py`` (rest_api -> DuckDB, merge on objectID) on the same simulated data.
+``benchmarks/dlt_peer.py`` (rest_api -> DuckDB, merge on objectID) on the same simulated data
+(tests/support/apisim.py). dlt comes with the `bench` extra: `make bench` installs it and runs this.
 Each side runs in its own process, three times, alternating; medians are reported.
 
 Sections: 1. ours vs dlt at 20,000 records (targets: wall <= 1/3 and peak RSS <= 1/2 of dlt's, rows
@@ -23,7 +24,7 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-from _common import DLT_PEER, Measured, Sim, median, print_table, run_measured, start_sim, stop_sim
+from _common import DLT_PEER, Measured, Sim, dlt_missing, median, print_table, run_measured, start_sim, stop_sim
 
 WORKER = Path(__file__).with_name("_ours_worker.py")
 
@@ -159,8 +160,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--scale", default="20000,100000,200000", help="comma-separated sizes ('' skips)")
     parser.add_argument("--no-faults", action="store_true", help="skip the fault-cost section")
     args = parser.parse_args(argv)
-    if not DLT_PEER.exists():
-        parser.error(f"{DLT_PEER} not found; set ARAGORA_SHARED_DIR to the shared/ folder")
+    missing = dlt_missing()
+    if missing:
+        parser.error(missing)
     ok = True
     with tempfile.TemporaryDirectory(prefix="aragora-bench-") as tmp:
         work = Path(tmp)

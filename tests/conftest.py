@@ -5,23 +5,26 @@ from __future__ import annotations
 import json
 import os
 import re
+import select
 import socket
 import subprocess
 import sys
 import time
 from collections.abc import Callable, Iterator
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
 
+from connectors.credentials import reset_credential_providers
 from connectors.resilience import reset_circuit_breakers
 
 ROOT = Path(__file__).resolve().parents[1]
-SHARED = Path(os.environ.get("ARAGORA_SHARED_DIR", ROOT.parent / "shared"))
-REALAPI = SHARED / "realapi"
-APISIM = SHARED / "bench" / "apisim.py"
+REALAPI = ROOT / "tests" / "fixtures" / "realapi"
+APISIM = ROOT / "tests" / "support" / "apisim.py"
+SIM_START_TIMEOUT_S = 15.0
 
 
 def free_port() -> int:
@@ -42,9 +45,18 @@ class Sim:
         self.arxiv = f"{self.root}/arxiv"
         self.stripe = f"{self.root}/stripe"
 
-    def truth(self, source: str) -> dict[str, Any]:
-        """The simulator's count and checksum of every id of ``source``."""
-        return httpx.get(f"{self.root}/_truth/{source}", timeout=5).json()
+    def truth(self, source: str, since: datetime | float | None = None,
+              until: datetime | float | None = None) -> dict[str, Any]:
+        """The simulator's count and checksum of the ids of ``source``: all, or those created in [since, until).
+
+        ``since``/``until`` are aware datetimes (a naive one is taken as UTC) or epoch seconds.
+        """
+        window = {name: (value.replace(tzinfo=value.tzinfo or UTC).timestamp() if isinstance(value, datetime)
+                         else value)
+                  for name, value in (("since", since), ("until", until)) if value is not None}
+        response = httpx.get(f"{self.root}/_truth/{source}", params=window, timeout=5)
+        response.raise_for_status()
+        return response.json()
 
     def stats(self) -> dict[str, Any]:
         """Requests served and faults injected so far."""
@@ -52,25 +64,30 @@ class Sim:
 
 
 def start_sim(**flags: Any) -> Sim:
-    """Start apisim with ``flags`` (``fail_rate=0.2`` -> ``--fail-rate 0.2``) and wait until it listens."""
-    if not APISIM.exists():
-        raise RuntimeError(f"the simulator is missing at {APISIM}; set ARAGORA_SHARED_DIR to the shared/ folder")
-    port = free_port()
-    args = [sys.executable, str(APISIM), "--port", str(port)]
+    """Start tests/support/apisim.py with ``flags`` (``fail_rate=0.2`` -> ``--fail-rate 0.2``) on a free port.
+
+    The simulator picks the port itself (``--port 0``) and prints it first, so two starts never race for one.
+    """
+    args = [sys.executable, str(APISIM), "--port", "0"]
     for key, value in flags.items():
         args += [f"--{key.replace('_', '-')}", str(value)]
     proc = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-    deadline = time.monotonic() + 15
+    assert proc.stdout is not None
+    output, deadline = [], time.monotonic() + SIM_START_TIMEOUT_S
     while time.monotonic() < deadline:
-        try:
-            with socket.create_connection(("127.0.0.1", port), timeout=0.2):
-                return Sim(proc, port)
-        except OSError:
-            if proc.poll() is not None:
-                raise RuntimeError(f"apisim exited: {proc.stdout.read() if proc.stdout else ''}") from None
-            time.sleep(0.05)
+        if not select.select([proc.stdout], [], [], 0.1)[0]:
+            continue
+        line = proc.stdout.readline()
+        if not line:  # it exited
+            proc.wait()
+            raise RuntimeError(f"apisim {' '.join(args[2:])} exited ({proc.returncode}): {''.join(output)[-2000:]}")
+        listening = re.search(r"listening on http://127\.0\.0\.1:(\d+)", line)
+        if listening:
+            return Sim(proc, int(listening.group(1)))
+        output.append(line)
     proc.kill()
-    raise RuntimeError("apisim did not start within 15 s")
+    proc.wait()
+    raise RuntimeError(f"apisim did not start within {SIM_START_TIMEOUT_S:.0f} s: {''.join(output)[-2000:]}")
 
 
 def stop_sim(sim: Sim) -> None:
@@ -107,10 +124,10 @@ def make_sim() -> Iterator[Callable[..., Sim]]:
 
 
 def realapi_path(relative: str) -> Path:
-    """Path of a recorded real API body under shared/realapi."""
+    """Path of a recorded real API body under tests/fixtures/realapi (its origin is in SOURCES.md there)."""
     path = REALAPI / relative
     if not path.exists():
-        raise FileNotFoundError(f"recorded body {relative} not found under {REALAPI}")
+        raise FileNotFoundError(f"recorded body {relative} not found under {REALAPI}; add it and a SOURCES.md row")
     return path
 
 
@@ -133,5 +150,7 @@ def _clean_process_state(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
                     r"|SEC_USER_AGENT|OPENAI_API_KEY|BRAVE_API_KEY|AWS_)", name):
             monkeypatch.delenv(name, raising=False)
     reset_circuit_breakers()
+    reset_credential_providers()
     yield
     reset_circuit_breakers()
+    reset_credential_providers()

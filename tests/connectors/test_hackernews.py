@@ -332,4 +332,4 @@ async def test_simulator_search_returns_exact_limit_over_several_pages(apisim):
 async def test_simulator_full_ingest_by_date_with_window(apisim):
     async with HackerNewsConnector(base_url=apisim.hn, **FAST) as connector:
         results = await connector.search("", limit=10_000, since=DAY[0], until=DAY[1], sort="date")
-    assert len({e.id for e in results}) == len(results) == apisim.truth("hn")["count"]
+    assert len({e.id for e in results}) == len(results) == apisim.truth("hn", since=DAY[0], until=DAY[1])["count"]
