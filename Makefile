@@ -6,12 +6,14 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 export DAGSTER_HOME ?= $(CURDIR)/dagster_home
 
-.PHONY: install run test unit lint bench e2e clean
+.PHONY: install run dev test unit lint bench e2e clean
 
 $(STAMP): pyproject.toml constraints.txt
+	$(PYTHON) scripts/check_pins.py constraints.txt
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install -q --upgrade pip
 	$(BIN)/pip install -q -c constraints.txt -e '.[test]'
+	$(BIN)/python scripts/check_pins.py --installed
 	touch $(STAMP)
 
 $(VENV)/.installed-%: $(STAMP)
@@ -22,6 +24,10 @@ install: $(STAMP)
 
 run: install
 	$(BIN)/python -m aragora_pipelines.main
+
+# The Dagster UI, webserver and daemon, on http://127.0.0.1:3000: `dg dev` as from an activated venv.
+dev: install
+	VIRTUAL_ENV=$(CURDIR)/$(VENV) PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/dg dev
 
 lint: install
 	$(BIN)/ruff check .

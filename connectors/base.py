@@ -8,11 +8,12 @@ credential lookup and provenance recording, so a connector only maps its API.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import hashlib
 import json
 import os
 from abc import ABC, abstractmethod
-from collections.abc import Awaitable, Callable, Hashable, Iterable, Mapping
+from collections.abc import AsyncGenerator, Awaitable, Callable, Hashable, Iterable, Mapping
 from dataclasses import asdict, dataclass, field, fields
 from datetime import UTC, datetime, timedelta
 from typing import Any, ClassVar, Literal, TypeVar
@@ -30,6 +31,7 @@ from connectors.exceptions import (
     error_from_response,
     is_retryable_error,
 )
+from connectors.progress import notify
 from connectors.provenance import ProvenanceManager, ProvenanceRecord, SourceType
 from connectors.redact import get_logger, redact_url, register_secret
 from connectors.resilience import CircuitBreaker, get_circuit_breaker, get_rate_limiter, retry_async
@@ -40,6 +42,7 @@ T = TypeVar("T")
 log = get_logger(__name__)
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _SECOND = timedelta(seconds=1)
+MAX_API_REDIRECTS = 5  # same-origin redirects an API request follows
 
 # created_at is hashed in its canonical form (iso_utc), so a row read back from a TIMESTAMPTZ
 # column hashes the same as the item did when it was fetched.
@@ -213,13 +216,66 @@ def ceil_time(moment: datetime, unit: timedelta = _SECOND) -> datetime:
     return _EPOCH + epoch_ceil(moment, unit) * unit
 
 
+async def follow_api_redirects(
+    client: httpx.AsyncClient, response: httpx.Response, operation: str, connector: str,
+    max_redirects: int = MAX_API_REDIRECTS,
+) -> httpx.Response:
+    """The answer at the end of ``response``'s redirects, followed while they stay on the request's own origin.
+
+    APIs move resources within themselves (GitHub answers 301 for a transferred issue). A redirect to
+    another scheme, host or port, or more than ``max_redirects``, is a :class:`ConnectorAPIError`.
+    """
+    origin = response.request.url
+    hops = 0
+    while (target := response.next_request) is not None:  # httpx builds it for each redirect it does not follow
+        if (target.url.scheme, target.url.host, target.url.port) != (origin.scheme, origin.host, origin.port):
+            raise ConnectorAPIError(
+                f"{operation}: redirect (HTTP {response.status_code}) to {redact_url(target.url)} leaves "
+                f"{origin.scheme}://{origin.host}; not followed, point base_url at the final address",
+                connector=connector,
+                status_code=response.status_code,
+            )
+        if hops == max_redirects:
+            raise ConnectorAPIError(
+                f"{operation}: more than {max_redirects} redirects", connector=connector,
+                status_code=response.status_code,
+            )
+        hops += 1
+        response = await client.send(target)
+    return response
+
+
 class _LoopBound:
-    """The httpx client and concurrency gate of one event loop (neither may cross loops)."""
+    """The httpx client and concurrency gate of one event loop (neither may cross loops).
+
+    Once bound to a running loop, the client is closed inside that loop when the loop shuts down
+    (``asyncio.run`` finalizes open async generators), so its sockets never outlive the loop.
+    """
 
     def __init__(self, loop: asyncio.AbstractEventLoop | None, client: httpx.AsyncClient, concurrency: int) -> None:
-        self.loop = loop
+        self.loop: asyncio.AbstractEventLoop | None = None
         self.client = client
         self.gate = asyncio.Semaphore(concurrency)
+        self._closer: AsyncGenerator[None, None] | None = None
+        if loop is not None:
+            self.bind(loop)
+
+    def bind(self, loop: asyncio.AbstractEventLoop) -> None:
+        """Tie the client to the running ``loop``: the loop's async-generator shutdown closes it."""
+        self.loop = loop
+        self._closer = self._close_at_shutdown()
+        with contextlib.suppress(StopIteration):  # runs it to its yield; from then on the loop tracks it
+            self._closer.asend(None).send(None)
+
+    async def _close_at_shutdown(self) -> AsyncGenerator[None, None]:
+        try:
+            yield
+        finally:
+            await self.client.aclose()
+
+    def usable_in(self, loop: asyncio.AbstractEventLoop | None) -> bool:
+        """Whether this client may serve ``loop`` (None: no running loop): still open and not another loop's."""
+        return not self.client.is_closed and (loop is None or self.loop in (loop, None))
 
 
 class HttpSettings(ABC):
@@ -292,7 +348,10 @@ class HttpSettings(ABC):
         for limit in (self.rate_limit, extra):
             if limit:
                 rate, period = limit
-                await get_rate_limiter(f"{host}|{rate}/{period}", rate, period).acquire()
+                wait = get_rate_limiter(f"{host}|{rate}/{period}", rate, period).reserve()
+                if wait > 0:
+                    notify("wait", self.name, seconds=wait, detail=f"rate limit {rate:g} per {period:g}s")
+                    await asyncio.sleep(wait)
 
 
 class BaseConnector(HttpSettings):
@@ -415,10 +474,10 @@ class BaseConnector(HttpSettings):
             loop: asyncio.AbstractEventLoop | None = asyncio.get_running_loop()
         except RuntimeError:
             loop = None
-        if self._bound is None or (loop is not None and self._bound.loop not in (loop, None)):
+        if self._bound is None or not self._bound.usable_in(loop):
             self._bound = _LoopBound(loop, self._make_client(), self.max_concurrency)
         elif self._bound.loop is None and loop is not None:
-            self._bound.loop = loop
+            self._bound.bind(loop)
         return self._bound
 
     @property
@@ -479,24 +538,24 @@ class BaseConnector(HttpSettings):
         operation: str | None = None,
         parse: Literal["json", "text", "bytes", "response"] = "json",
     ) -> Any:
-        """One HTTP call through :meth:`_request_with_retry`; errors mapped, body parsed as asked."""
+        """One HTTP call through :meth:`_request_with_retry`; errors mapped, body parsed as asked.
+
+        Redirects within the request's origin are followed (:func:`follow_api_redirects`), except for
+        ``parse="response"``, whose caller gets the redirect itself.
+        """
         op = operation or f"{method} {url.split('?')[0]}"
 
         async def call() -> Any:
             response = await self.client.request(
                 method, url, params=params, json=json_body, data=data, files=files, headers=headers
             )
+            if parse != "response":  # a caller asking for the raw response handles redirects itself
+                response = await follow_api_redirects(self.client, response, op, self.name)
+            notify("response", self.name, operation=op, status=response.status_code)
             if response.status_code >= 400:
                 raise error_from_response(response, self.name)
             if parse == "response":
                 return response
-            if response.is_redirect:  # redirects are not followed; a 3xx body is not the data asked for
-                raise ConnectorAPIError(
-                    f"{op}: unexpected redirect (HTTP {response.status_code}) to "
-                    f"{redact_url(response.headers['location'])}; point base_url at the final address",
-                    connector=self.name,
-                    status_code=response.status_code,
-                )
             if parse == "bytes":
                 return response.content
             if parse == "text":

@@ -16,7 +16,7 @@ from typing import Any, ClassVar, Literal, Self
 
 import httpx
 
-from connectors.base import HttpSettings, check_limit, check_window
+from connectors.base import HttpSettings, check_limit, check_window, follow_api_redirects
 from connectors.credentials import CredentialProvider, get_credential_provider
 from connectors.exceptions import (
     ConnectorAuthError,
@@ -25,6 +25,7 @@ from connectors.exceptions import (
     error_from_response,
     map_exception,
 )
+from connectors.progress import notify
 from connectors.redact import get_logger, register_secret
 from connectors.resilience import retry_async
 
@@ -205,6 +206,7 @@ class IntegrationConnector(HttpSettings):
         Only idempotent requests are retried: by default GET, HEAD, PUT, DELETE and any request
         carrying an ``Idempotency-Key``; a plain POST or PATCH is sent once, so a create is never
         doubled. ``rate_limit`` adds a per-endpoint limit (e.g. a search API) to every attempt.
+        Redirects are followed only within the API's origin (:func:`connectors.base.follow_api_redirects`).
         """
         client = self.client
         op = operation or f"{method} {endpoint.split('?')[0]}"
@@ -220,11 +222,14 @@ class IntegrationConnector(HttpSettings):
                 response = await client.request(
                     method, endpoint, json=data, data=form, params=params, headers=headers
                 )
+                if parse != "response":
+                    response = await follow_api_redirects(client, response, op, self.NAME)
             except Exception as exc:
                 mapped = map_exception(exc, op, self.NAME)
                 if mapped is exc:
                     raise
                 raise mapped from None
+            notify("response", self.NAME, operation=op, status=response.status_code)
             if response.status_code >= 400:
                 raise error_from_response(response, self.NAME)
             if parse == "response":

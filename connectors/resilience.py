@@ -16,7 +16,14 @@ from typing import Any, TypeVar
 
 from tenacity import AsyncRetrying, RetryCallState, retry_if_exception, stop_after_attempt
 
-from connectors.exceptions import ConnectorCircuitOpenError, get_retry_delay, is_retryable_error, map_exception
+from connectors.exceptions import (
+    ConnectorCircuitOpenError,
+    ConnectorRateLimitError,
+    get_retry_delay,
+    is_retryable_error,
+    map_exception,
+)
+from connectors.progress import notify
 from connectors.redact import get_logger
 
 T = TypeVar("T")
@@ -272,6 +279,12 @@ async def retry_async(
     def before_sleep(state: RetryCallState) -> None:
         exc = state.outcome.exception() if state.outcome else None
         log.info("%s: attempt %d failed (%s); retrying", operation, state.attempt_number, exc)
+        sleep = state.next_action.sleep if state.next_action else 0.0
+        status = getattr(exc, "status_code", None)
+        detail = f"HTTP {status}" if status else type(exc).__name__
+        kind = "wait" if isinstance(exc, ConnectorRateLimitError) else "retry"
+        notify(kind, connector or "", operation=operation, attempt=state.attempt_number, seconds=sleep,
+               detail=detail)
 
     retrying = AsyncRetrying(
         stop=stop_after_attempt(max_retries + 1),

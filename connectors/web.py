@@ -12,7 +12,7 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any, ClassVar
-from urllib.parse import urlsplit
+from urllib.parse import urljoin, urlsplit
 
 import httpx
 
@@ -325,6 +325,28 @@ class WebConnector(BaseConnector):
             for address in await self._resolve(parsed.raw_host.decode("ascii"), port):
                 self._check_address(url, host, address)
         return parsed
+
+    def _make_client(self) -> httpx.AsyncClient:
+        client = super()._make_client()
+        hooks = client.event_hooks
+        client.event_hooks = {**hooks, "response": [*hooks.get("response", []), self._refuse_unparsable_redirect]}
+        return client
+
+    async def _refuse_unparsable_redirect(self, response: httpx.Response) -> None:
+        """Refuse a redirect whose Location httpx cannot parse (``http://0177.0.0.1/``) with the guard's reason.
+
+        httpx parses the Location of every redirect it returns and raises RemoteProtocolError for one it
+        rejects, which would pass for a retryable network error; this response hook runs before that.
+        """
+        if not response.has_redirect_location:
+            return
+        location = response.headers["location"]
+        try:
+            httpx.URL(location)
+        except httpx.InvalidURL as exc:
+            target = urljoin(str(response.request.url), location)
+            await self._checked_url(target)  # refuses it: a blocked literal address, else an invalid URL
+            raise self._refuse(target, f"the redirect target is not a valid URL ({exc})") from None
 
     def _check_address(self, url: str, host: str, address: IPAddress) -> None:
         reason = blocked_reason(address, self.allow_private_networks)

@@ -18,7 +18,8 @@ SIGNATURE_HEADER = "X-HubSpot-Signature-v3"
 TIMESTAMP_HEADER = "X-HubSpot-Request-Timestamp"
 DEFAULT_TOLERANCE = 300.0
 _NAME = "hubspot"
-# HubSpot's documented list of URL-encoded characters to decode in the URI before signing.
+# HubSpot's documented table of URL-encoded characters to decode in the URI before signing ("Validate the v3
+# request signature", developers.hubspot.com/docs/apps/developer-platform/build-apps/authentication/request-validation).
 _URI_DECODE = {
     "%3A": ":", "%2F": "/", "%3F": "?", "%40": "@", "%21": "!", "%24": "$",
     "%27": "'", "%28": "(", "%29": ")", "%2A": "*", "%2C": ",", "%3B": ";",

@@ -5,7 +5,11 @@ from __future__ import annotations
 import asyncio
 import json
 import math
+import os
+import subprocess
+import sys
 from datetime import UTC, datetime, timedelta, timezone
+from pathlib import Path
 
 import httpx
 import pytest
@@ -112,6 +116,52 @@ def test_works_across_two_separate_event_loops(apisim) -> None:
     second = asyncio.run(connector.search("loop two", limit=2))
     assert first == second and len(first) == 2
     asyncio.run(connector.close())  # the client of a finished loop closes without raising
+
+
+# Two asyncio.run() calls on one connector against a keep-alive loopback server, in a fresh interpreter
+# where ResourceWarning is an error: a client left open by its finished loop shows up at gc.collect().
+_TWO_LOOPS = """
+import asyncio, gc, json, threading
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from tests.connectors.core_support import HNTestConnector
+
+class Handler(BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+
+    def do_GET(self):
+        body = json.dumps({"hits": [{"objectID": "40000001", "title": "kept alive"}]}).encode()
+        self.send_response(200)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, *args):
+        pass
+
+server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+threading.Thread(target=server.serve_forever, daemon=True).start()
+connector = HNTestConnector(base_url=f"http://127.0.0.1:{server.server_address[1]}", rate_limit=False)
+first = asyncio.run(connector.search("one", limit=1))
+second = asyncio.run(connector.search("two", limit=1))
+asyncio.run(connector.close())
+del connector
+gc.collect()
+server.shutdown()
+server.server_close()
+print(len(first), len(second))
+"""
+
+
+def test_two_asyncio_runs_leave_no_unclosed_socket_with_resource_warnings_as_errors() -> None:
+    root = Path(__file__).resolve().parents[2]
+    result = subprocess.run(
+        [sys.executable, "-W", "error::ResourceWarning", "-c", _TWO_LOOPS], cwd=root, capture_output=True,
+        text=True, timeout=120, env={**os.environ, "PYTHONPATH": str(root)},
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.split() == ["1", "1"]
+    assert "ResourceWarning" not in result.stderr and "Exception ignored" not in result.stderr, result.stderr
 
 
 async def test_async_context_manager_closes_the_client(apisim) -> None:

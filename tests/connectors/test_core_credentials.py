@@ -182,6 +182,45 @@ def test_get_credential_provider_chained(aws: None, monkeypatch: pytest.MonkeyPa
     assert provider.get("STRIPE_API_KEY") == "sk_test_awsJsonKey7731"
 
 
+@pytest.mark.parametrize("kind", ["aws", "chained"])
+def test_many_reads_call_secrets_manager_once_per_configuration(
+    aws: None, monkeypatch: pytest.MonkeyPatch, kind: str
+) -> None:
+    calls: list[str] = []
+    real_client = boto3.client
+
+    def counting_client(*args: object, **kwargs: object) -> object:
+        client = real_client(*args, **kwargs)
+        client.meta.events.register(
+            "provide-client-params.secrets-manager.GetSecretValue", lambda params, **_: calls.append(params["SecretId"])
+        )
+        return client
+
+    monkeypatch.setattr(boto3, "client", counting_client)
+    monkeypatch.setenv("ARAGORA_CREDENTIAL_PROVIDER", kind)
+    monkeypatch.setenv("ARAGORA_AWS_SECRET_NAME", "prod/stripe")
+    for _ in range(25):  # every connector construction asks get_credential_provider() afresh
+        assert get_credential_provider().get("STRIPE_API_KEY") == "sk_test_awsJsonKey7731"
+        assert get_credential_provider().get("HUBSPOT_TOKEN") == "hubspot-aws-value-9921"
+    assert calls == ["prod/stripe", "prod/stripe"]  # one read per credential name, then the cache answers
+
+    monkeypatch.setenv("ARAGORA_CREDENTIAL_CACHE_TTL", "60")  # another configuration: its own provider
+    assert get_credential_provider().get("STRIPE_API_KEY") == "sk_test_awsJsonKey7731"
+    assert len(calls) == 3
+
+
+def test_the_aws_cache_ttl_is_a_setting(aws: None, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("ARAGORA_CREDENTIAL_PROVIDER", "aws")
+    monkeypatch.setenv("ARAGORA_AWS_SECRET_NAME", "prod/stripe")
+    assert get_credential_provider().ttl == 300.0
+    monkeypatch.setenv("ARAGORA_CREDENTIAL_CACHE_TTL", " 45 ")
+    assert get_credential_provider().ttl == 45.0
+    for bad in ("five", "0", "-1", "inf", "nan"):
+        monkeypatch.setenv("ARAGORA_CREDENTIAL_CACHE_TTL", bad)
+        with pytest.raises(ConnectorValidationError, match=rf"ARAGORA_CREDENTIAL_CACHE_TTL='{bad}' is not a positive"):
+            get_credential_provider()
+
+
 def test_get_credential_provider_rejects_an_unknown_kind(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("ARAGORA_CREDENTIAL_PROVIDER", "vault")
     with pytest.raises(ConnectorValidationError, match=r"'vault' is not known; use one of: env, aws, chained"):

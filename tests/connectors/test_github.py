@@ -13,6 +13,7 @@ import httpx
 import pytest
 
 from connectors.exceptions import (
+    ConnectorAPIError,
     ConnectorAuthError,
     ConnectorParseError,
     ConnectorValidationError,
@@ -384,3 +385,44 @@ async def test_simulator_paginates_to_the_exact_limit(apisim):
     assert len(results) == 250 == len({e.id for e in results})
     assert results[0].id == "github:acme/repo#1" and results[-1].id == "github:acme/repo#250"
     assert results[0].metadata["labels"] == ["bug"]
+
+
+# --- redirects ---------------------------------------------------------------------------------
+
+def _moved(httpx_mock, url: str, location: str) -> None:
+    """GitHub's answer for a transferred issue: 301 with the new API location (header and body)."""
+    httpx_mock.add_response(url=url, status_code=301, headers={"Location": location}, json={
+        "message": "Moved Permanently", "url": location,
+        "documentation_url": "https://docs.github.com/rest/guides/best-practices-for-using-the-rest-api#follow-redirects",
+    })
+
+
+async def test_fetch_follows_a_transferred_issue_to_its_new_repository(httpx_mock, realapi):
+    issue = realapi("github/repo_issues_list.json")[0]  # PyGithub/PyGithub#3045, its new home
+    new_location = f"{API}/repositories/1234567/issues/3045"
+    _moved(httpx_mock, f"{API}/repos/old-owner/old-repo/issues/12", new_location)
+    httpx_mock.add_response(url=new_location, json=issue)
+    connector = GitHubConnector(token="ghp_transferTest0123456789", **FAST)
+
+    evidence = await connector.fetch("github:old-owner/old-repo#12")
+    assert evidence is not None and evidence.id == "github:PyGithub/PyGithub#3045"
+    requests = httpx_mock.get_requests()
+    assert [str(r.url) for r in requests] == [f"{API}/repos/old-owner/old-repo/issues/12", new_location]
+    assert requests[1].headers["Authorization"] == requests[0].headers["Authorization"]  # same host: token kept
+
+
+async def test_a_redirect_off_the_api_host_is_refused_once_without_sending_the_token(httpx_mock):
+    _moved(httpx_mock, f"{API}/repos/acme/tool/issues/1", "https://attacker.example/steal")
+    connector = GitHubConnector(token="ghp_offHostTest0123456789", **FAST)
+    with pytest.raises(ConnectorAPIError, match=r"redirect \(HTTP 301\) to https://attacker\.example/steal leaves "
+                                                r"https://api\.github\.com; not followed"):
+        await connector.fetch("acme/tool#1")
+    assert [str(r.url) for r in httpx_mock.get_requests()] == [f"{API}/repos/acme/tool/issues/1"]
+
+
+async def test_same_host_redirects_are_bounded(httpx_mock, gh):
+    for hop in range(6):
+        _moved(httpx_mock, f"{API}/repositories/{hop}/issues/1", f"{API}/repositories/{hop + 1}/issues/1")
+    with pytest.raises(ConnectorAPIError, match="more than 5 redirects"):
+        await gh._get_json(f"{API}/repositories/0/issues/1")
+    assert len(httpx_mock.get_requests()) == 6

@@ -7,6 +7,7 @@ import hashlib
 import hmac
 import json
 import math
+import re
 import time
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
@@ -326,6 +327,21 @@ async def test_get_deal_by_id(creds, httpx_mock, realapi):
     assert "amount" in request.url.params["properties"].split(",")
 
 
+async def test_a_redirect_within_the_api_is_followed_and_one_elsewhere_refused(creds, httpx_mock, realapi):
+    deal = realapi("hubspot/deals_search_v3_paged.json")["results"][1]
+    moved = f"{API}/crm/v3/objects/deals/480202228957?properties=amount"
+    httpx_mock.add_response(url=re.compile(r".*/deals/1\?.*"), status_code=301, headers={"Location": moved})
+    httpx_mock.add_response(url=moved, json=deal)
+    httpx_mock.add_response(url=re.compile(r".*/deals/2\?.*"), status_code=302,
+                            headers={"Location": "https://elsewhere.example/deals/2"})
+    async with make(creds) as hubspot:
+        assert (await hubspot.get_deal("1")).name == "Test Deal - Feb 26 2026"
+        with pytest.raises(ConnectorAPIError, match=r"to https://elsewhere\.example/deals/2 leaves https://api\.hubapi"):
+            await hubspot.get_deal("2")
+    requests = httpx_mock.get_requests()
+    assert len(requests) == 3 and requests[1].headers["Authorization"] == f"Bearer {TOKEN}"
+
+
 async def test_create_contact_posts_properties(creds, httpx_mock, realapi):
     contact = realapi("hubspot/contacts_list_v3.json")["results"][0]
     httpx_mock.add_response(method="POST", url=f"{API}/crm/v3/objects/contacts", json=contact, status_code=201)
@@ -465,6 +481,42 @@ def test_uri_escapes_in_hubspots_table_are_decoded_before_signing():
     headers = sign(SAMPLE_EVENTS, uri="https://example.com/hook?source=hub:spot,eu&x=%20")
     verify_signature(SAMPLE_EVENTS, headers, CLIENT_SECRET, method="post",
                      uri="https://example.com/hook?source=hub%3aspot%2Ceu&x=%20")
+
+
+# HubSpot's table of escapes decoded in the URI before signing, from "Validate the v3 request signature" at
+# https://developers.hubspot.com/docs/apps/developer-platform/build-apps/authentication/request-validation
+DOCUMENTED_URI_DECODES = {
+    "%3A": ":", "%2F": "/", "%3F": "?", "%40": "@", "%21": "!", "%24": "$",
+    "%27": "'", "%28": "(", "%29": ")", "%2A": "*", "%2C": ",", "%3B": ";",
+}
+
+
+@pytest.mark.parametrize(("escape", "char"), sorted(DOCUMENTED_URI_DECODES.items()))
+def test_every_escape_in_hubspots_documented_table_is_decoded(escape: str, char: str) -> None:
+    headers = sign(SAMPLE_EVENTS, uri=f"https://example.com/hook?v=a{char}b")
+    verify_signature(SAMPLE_EVENTS, headers, CLIENT_SECRET, method="POST", uri=f"https://example.com/hook?v=a{escape}b")
+
+
+@pytest.mark.parametrize("escape", ["%20", "%23", "%25", "%26", "%2B", "%3D", "%5B", "%7E"])
+def test_escapes_outside_the_documented_table_are_signed_as_sent(escape: str) -> None:
+    uri = f"https://example.com/hook?v=a{escape}b"
+    verify_signature(SAMPLE_EVENTS, sign(SAMPLE_EVENTS, uri=uri), CLIENT_SECRET, method="POST", uri=uri)
+    decoded = sign(SAMPLE_EVENTS, uri=uri.replace(escape, bytes.fromhex(escape[1:]).decode()))
+    with pytest.raises(ConnectorAuthError, match="does not match"):
+        verify_signature(SAMPLE_EVENTS, decoded, CLIENT_SECRET, method="POST", uri=uri)
+
+
+def test_hubspots_published_v3_example_verifies() -> None:
+    # HubSpot's own client pins this v3 example (hubspot-api-python, tests/spec/utils/test_signature.py,
+    # test_get_signature__v3): the docs' secret, URI and method, its example body, timestamp 15000000 ms.
+    headers = {"X-HubSpot-Signature-v3": "HPW73RUtKmcYoEDADG0s6MmGFWUzWJKAW07r8RDgcQw=",
+               "X-HubSpot-Request-Timestamp": "15000000"}
+    body = b"{'example_field':'example_value'}"
+    verify_signature(body, headers, "yyyyyyyy-yyyy-yyyy-yyyy-yyyyyyyyyyyy", method="POST",
+                     uri="https://www.example.com/webhook_uri", now=15000.0)
+    with pytest.raises(ConnectorAuthError, match="does not match"):
+        verify_signature(body, headers, "yyyyyyyy-yyyy-yyyy-yyyy-yyyyyyyyyyyy", method="POST",
+                         uri="https://www.example.com/webhook_uri/", now=15000.0)
 
 
 @pytest.mark.parametrize("drop", ["X-HubSpot-Signature-v3", "X-HubSpot-Request-Timestamp"])

@@ -165,6 +165,20 @@ async def test_a_redirect_to_a_host_resolving_to_metadata_is_refused(
         await web.fetch("https://example.org/a")
 
 
+@pytest.mark.parametrize("allow_private_networks", [False, True])
+@pytest.mark.parametrize("location", ["http://0177.0.0.1:8080/admin", "//0177.0.0.1/admin"])
+async def test_a_redirect_to_an_octal_host_is_refused_once_not_retried_as_a_network_error(
+    dns: dict[str, list[str]], httpx_mock: HTTPXMock, location: str, allow_private_networks: bool
+) -> None:
+    # httpx cannot parse the octal form (its RemoteProtocolError would look like a retryable network error)
+    httpx_mock.add_response(url="http://example.org/start", status_code=302, headers={"Location": location})
+    connector = WebConnector(allow_private_networks=allow_private_networks, **FAST)
+    reason = "invalid URL" if allow_private_networks else r"127\.0\.0\.1 \(loopback\)"
+    with pytest.raises(ConnectorValidationError, match=rf"will not fetch 'http://0177\.0\.0\.1.*{reason}"):
+        await connector.fetch("http://example.org/start")
+    assert [str(r.url) for r in httpx_mock.get_requests()] == ["http://example.org/start"]
+
+
 async def test_redirects_are_followed_by_hand_and_counted(web: WebConnector, httpx_mock: HTTPXMock) -> None:
     httpx_mock.add_response(url="http://example.org/old", status_code=301, headers={"Location": "/new"})
     httpx_mock.add_response(url="http://example.org/new", status_code=307, headers={"Location": "https://www.nasa.gov/x"})

@@ -33,7 +33,7 @@ from aragora_pipelines.definitions import RESOURCES, evidence_assets
 from aragora_pipelines.resources import DuckDBStoreResource, TopicsResource, evidence_resource_class
 from aragora_pipelines.store import EvidenceStore, LoadContext
 from connectors.base import Evidence
-from connectors.exceptions import ConnectorError, ConnectorValidationError
+from connectors.exceptions import ConnectorValidationError
 from connectors.local_docs import LocalDocsConnector
 from connectors.provenance import SourceType
 from connectors.web import WebConnector
@@ -127,13 +127,13 @@ async def test_a_redirect_from_a_public_host_to_any_internal_form_is_refused_bef
 
 async def test_an_octal_redirect_target_is_never_followed(dns: dict[str, list[str]],  # noqa: F811
                                                           httpx_mock: HTTPXMock) -> None:
-    # httpx itself rejects the octal form in a Location header (RemoteProtocolError), before the guard sees it;
-    # the connector reports a network error (and retries it, see the report): nothing reaches 127.0.0.1.
-    httpx_mock.add_response(url="https://example.org/start", status_code=302, is_reusable=True,
+    # httpx rejects the octal form in a Location header; the connector refuses it first, as the guard does,
+    # and does not retry: nothing reaches 127.0.0.1 and the start page is asked once.
+    httpx_mock.add_response(url="https://example.org/start", status_code=302,
                             headers={"Location": "http://0177.0.0.1:8080/admin"})
-    with pytest.raises(ConnectorError, match="Invalid URL in location header"):
+    with pytest.raises(ConnectorValidationError, match="loopback"):
         await WebConnector(**FAST).fetch("https://example.org/start")
-    assert {str(r.url) for r in httpx_mock.get_requests()} == {"https://example.org/start"}
+    assert [str(r.url) for r in httpx_mock.get_requests()] == ["https://example.org/start"]
 
 
 async def test_a_redirect_chain_is_checked_at_every_hop(dns: dict[str, list[str]],  # noqa: F811
