@@ -3,10 +3,8 @@
 from __future__ import annotations
 
 import os
-import warnings
 from collections.abc import Iterator
-from datetime import UTC, datetime, timedelta
-from pathlib import Path
+from datetime import UTC, datetime, time, timedelta
 
 from dagster import (
     AssetKey,
@@ -20,13 +18,12 @@ from dagster import (
     MultiPartitionKey,
     MultiPartitionsDefinition,
     RunRequest,
+    ScheduleDefinition,
     ScheduleEvaluationContext,
+    SensorDefinition,
     SensorEvaluationContext,
     SensorResult,
     SkipReason,
-    SupersessionWarning,
-    build_sensor_for_freshness_checks,
-    build_time_partition_freshness_checks,
     define_asset_job,
     schedule,
     sensor,
@@ -38,16 +35,16 @@ from aragora_pipelines.resources import (
     evidence_resource_class,
     integration_resource_class,
 )
-from aragora_pipelines.topics import load_topics
+from aragora_pipelines.sources import EMBEDDED_SOURCES, resource_defaults, source_statuses
+from aragora_pipelines.sources import SAMPLE_DIR as SAMPLE_DIR  # re-exported: tests and tools find the samples here
+from aragora_pipelines.topics import load_topics, reconcile
 from assets.catalog import evidence_catalog_asset
 from assets.evidence import evidence_asset
 from assets.freshness import partition_freshness_checks
 from assets.integrations import integration_asset
 from connectors.registry import EVIDENCE_CONNECTORS, INTEGRATION_CONNECTORS
 
-SAMPLE_DIR = Path(__file__).with_name("sample")
 START_DATE = os.environ.get("ARAGORA_START_DATE", "2026-01-01")
-EMBEDDED_SOURCES = ("local_docs", "sql")
 
 # Per-API concurrency: at most this many steps of one API run at once across all runs, so a
 # backfill cannot exceed the API's published limits (each connector also paces its own requests).
@@ -70,6 +67,36 @@ POOL_LIMITS = {
     "pagerduty_api": 2,
 }
 
+def _resources() -> dict[str, object]:
+    """The store, the topics file and one resource per connector (offline defaults for the samples)."""
+    resources: dict[str, object] = {"store": DuckDBStoreResource(), "topics": TopicsResource()}
+    for source, cls in EVIDENCE_CONNECTORS.items():
+        resources[source] = evidence_resource_class(cls)(**resource_defaults(source))
+    for service, (cls, creds) in INTEGRATION_CONNECTORS.items():
+        resources[service] = integration_resource_class(cls, creds)()
+    return resources
+
+
+RESOURCES = _resources()
+
+
+def configured(source: str) -> bool:
+    """Whether the connector behind ``source`` has its credentials (checked without any request)."""
+    try:
+        connector = RESOURCES[source].build()  # type: ignore[attr-defined]
+    except Exception:  # missing credentials raise while building integration connectors
+        return False
+    return bool(getattr(connector, "is_configured", True))
+
+
+def freshness_note(source: str) -> str:
+    """The description line of an asset whose freshness check is not built because ``source`` is not configured."""
+    if configured(source):
+        return ""
+    to_set = next(s.to_set for s in source_statuses() if s.source == source)
+    return f"Freshness check off: not configured ({to_set}); reload the code location once set."
+
+
 daily_partitions = DailyPartitionsDefinition(start_date=START_DATE, timezone="UTC")
 topic_partitions = DynamicPartitionsDefinition(name="topics")
 evidence_partitions = MultiPartitionsDefinition({"date": daily_partitions, "topic": topic_partitions})
@@ -79,11 +106,13 @@ evidence_assets = {
         source,
         partitions_def=evidence_partitions if cls.HAS_TIME_AXIS else topic_partitions,
         has_time_axis=cls.HAS_TIME_AXIS,
+        note=freshness_note(source) if cls.HAS_TIME_AXIS else "",
     )
     for source, cls in EVIDENCE_CONNECTORS.items()
 }
 integration_assets = {
-    f"{service}_{object_type}": integration_asset(service, object_type, partitions_def=daily_partitions)
+    f"{service}_{object_type}": integration_asset(service, object_type, partitions_def=daily_partitions,
+                                                  note=freshness_note(service))
     for service, (cls, _) in INTEGRATION_CONNECTORS.items()
     for object_type in cls.OBJECT_TYPES
 }
@@ -105,33 +134,6 @@ catalog_job = define_asset_job("evidence_catalog_refresh", selection=[catalog])
 integrations_daily_job = define_asset_job(
     "integrations_daily", selection=list(integration_assets.values()),
     description="Every integration object type for one day.")
-
-
-def _resources() -> dict[str, object]:
-    """The store, the topics file and one resource per connector (offline defaults for the samples)."""
-    defaults = {
-        "local_docs": {"root": os.environ.get("ARAGORA_LOCAL_DOCS_ROOT") or str(SAMPLE_DIR / "docs")},
-        "sql": {"dsn": os.environ.get("ARAGORA_SQL_DSN") or f"sqlite:///{SAMPLE_DIR / 'articles.sqlite'}",
-                "options": {"table": os.environ.get("ARAGORA_SQL_TABLE", "articles")}},
-    }
-    resources: dict[str, object] = {"store": DuckDBStoreResource(), "topics": TopicsResource()}
-    for source, cls in EVIDENCE_CONNECTORS.items():
-        resources[source] = evidence_resource_class(cls)(**defaults.get(source, {}))
-    for service, (cls, creds) in INTEGRATION_CONNECTORS.items():
-        resources[service] = integration_resource_class(cls, creds)()
-    return resources
-
-
-RESOURCES = _resources()
-
-
-def configured(source: str) -> bool:
-    """Whether the connector behind ``source`` has its credentials (checked without any request)."""
-    try:
-        connector = RESOURCES[source].build()  # type: ignore[attr-defined]
-    except Exception:  # missing credentials raise while building integration connectors
-        return False
-    return bool(getattr(connector, "is_configured", True))
 
 
 def _latest_day(now: datetime) -> str:
@@ -194,54 +196,76 @@ def apply_pool_limits(instance: object) -> None:
 
 
 @sensor(minimum_interval_seconds=30, default_status=DefaultSensorStatus.RUNNING)
-def topics_sensor(context: SensorEvaluationContext) -> SensorResult | SkipReason:
-    """Mirror the topics YAML into the ``topics`` partitions (topics added in the UI are kept)."""
+def topics_sensor(context: SensorEvaluationContext) -> SensorResult:
+    """Keep the ``topics`` partitions in step with the topics YAML, the one truth (see ``topics.reconcile``):
+    new topics get a partition, UI-added partitions are written back, removed topics lose theirs unless materialized."""
     apply_pool_limits(context.instance)
-    existing = set(context.instance.get_dynamic_partitions("topics"))
-    new = [key for key in load_topics() if key not in existing]
-    if not new:
-        return SkipReason("topics are in sync")
-    return SensorResult(dynamic_partitions_requests=[topic_partitions.build_add_request(new)])
+    sync = reconcile(context.instance, context.cursor)
+    for note in sync.notes:
+        context.log.info(note)
+    requests = ([topic_partitions.build_add_request(sync.add)] if sync.add else []) + (
+        [topic_partitions.build_delete_request(sync.delete)] if sync.delete else [])
+    return SensorResult(dynamic_partitions_requests=requests, cursor=sync.cursor,
+                        skip_reason=None if requests else "; ".join(sync.notes) or "topics are in sync")
 
 
-# Per-partition freshness: each day's partition must exist by 06:00 UTC the next day. Dagster marks
-# these builders "superseded" by FreshnessPolicy, which we also set, but only they check every
-# daily partition (a FreshnessPolicy looks at the latest materialization), so both are kept.
-# They understand purely day-partitioned assets only; day x topic evidence gets our own check.
-with warnings.catch_warnings():
-    warnings.simplefilter("ignore", SupersessionWarning)
-    freshness_checks = build_time_partition_freshness_checks(
-        assets=list(integration_assets.values()), deadline_cron="0 6 * * *")
-    freshness_sensor = build_sensor_for_freshness_checks(
-        freshness_checks=freshness_checks, default_status=DefaultSensorStatus.RUNNING)
-
-evidence_freshness_checks = partition_freshness_checks([evidence_assets[s] for s in timed_sources], deadline_hour=6)
-evidence_freshness_job = define_asset_job(
-    "evidence_freshness_checks", selection=AssetSelection.checks(*evidence_freshness_checks),
-    description="Checks that every topic's partition of the due day exists.")
+# Per-partition freshness: each day's partition must exist by 06:00 UTC the next day, once the schedule that
+# produces it ticked after the source and the topic became active (assets/freshness.py). Dagster's
+# build_time_partition_freshness_checks fails a never-materialized asset at once and does not know day x topic
+# partitions, so it is not used. Checks are built for configured sources only (decided at load time): one
+# without credentials cannot run, so its check could only be red; its description says what to set. The
+# FreshnessPolicy on every asset stays.
+FRESHNESS_DEADLINE_HOUR = 6
+FRESHNESS_SENSOR_INTERVAL = 3600
 
 
-@sensor(job=evidence_freshness_job, minimum_interval_seconds=3600, default_status=DefaultSensorStatus.RUNNING)
-def evidence_freshness_sensor(context: SensorEvaluationContext) -> RunRequest | SkipReason:
-    """Hourly: evaluate the day x topic freshness check of every configured time-aware source."""
-    keys = [key for check in evidence_freshness_checks for key in check.check_keys
-            if configured(key.asset_key.path[-1].removeprefix("evidence_"))]
-    if not keys:
-        return SkipReason("no configured time-aware evidence source")
-    hour = datetime.now(UTC).strftime("%Y-%m-%dT%H")
-    return RunRequest(run_key=hour, asset_selection=[], asset_check_keys=keys)
+def daily_tick(schedule_def: ScheduleDefinition) -> time:
+    """The UTC time of day a daily schedule ticks, from its cron string."""
+    minute, hour = str(schedule_def.cron_schedule).split()[:2]
+    return time(int(hour), int(minute))
 
-# Evaluates the catalog's automation condition: the views and the full-text index follow every load.
-catalog_automation_sensor = AutomationConditionSensorDefinition(
-    "evidence_catalog_automation", target=AssetSelection.assets(catalog), default_status=DefaultSensorStatus.RUNNING,
-    minimum_interval_seconds=60)
+
+freshness_checks = [
+    *partition_freshness_checks([evidence_assets[s] for s in timed_sources if configured(s)],
+                                tick=daily_tick(daily_evidence_schedule), deadline_hour=FRESHNESS_DEADLINE_HOUR),
+    *partition_freshness_checks([a for key, a in integration_assets.items() if configured(key.split("_", 1)[0])],
+                                tick=daily_tick(daily_integrations_schedule), deadline_hour=FRESHNESS_DEADLINE_HOUR),
+]
+freshness_job = define_asset_job(
+    "freshness_checks", selection=AssetSelection.checks(*freshness_checks),
+    description="The daily partition freshness check of every configured source.")
+
+
+def build_freshness_sensor(default_status: DefaultSensorStatus = DefaultSensorStatus.RUNNING) -> SensorDefinition:
+    """Hourly: one run evaluating every freshness check (``default_status`` lets a test instance start it off)."""
+
+    @sensor(name="freshness_checks_sensor", job=freshness_job, minimum_interval_seconds=FRESHNESS_SENSOR_INTERVAL,
+            default_status=default_status)
+    def _freshness(context: SensorEvaluationContext) -> RunRequest:
+        keys = [key for check in freshness_checks for key in check.check_keys]
+        return RunRequest(run_key=datetime.now(UTC).strftime("%Y-%m-%dT%H"), asset_selection=[],
+                          asset_check_keys=keys)
+
+    return _freshness
+
+
+def build_catalog_automation_sensor(default_status: DefaultSensorStatus = DefaultSensorStatus.RUNNING
+                                    ) -> AutomationConditionSensorDefinition:
+    """Evaluates the catalog's automation condition: the views and the full-text index follow every load."""
+    return AutomationConditionSensorDefinition(
+        "evidence_catalog_automation", target=AssetSelection.assets(catalog), default_status=default_status,
+        minimum_interval_seconds=60)
+
+
+freshness_sensor = build_freshness_sensor()
+catalog_automation_sensor = build_catalog_automation_sensor()
 
 defs = Definitions(
     assets=[*evidence_assets.values(), *integration_assets.values(), catalog],
-    asset_checks=[*freshness_checks, *evidence_freshness_checks],
+    asset_checks=freshness_checks,
     jobs=[evidence_daily_job, evidence_topics_job, embedded_default_job, catalog_job, integrations_daily_job,
-          evidence_freshness_job],
+          freshness_job],
     schedules=[daily_evidence_schedule, daily_topic_evidence_schedule, daily_integrations_schedule],
-    sensors=[topics_sensor, freshness_sensor, evidence_freshness_sensor, catalog_automation_sensor],
+    sensors=[topics_sensor, freshness_sensor, catalog_automation_sensor],
     resources=RESOURCES,
 )

@@ -20,6 +20,7 @@ from dagster import (
     asset,
 )
 
+from aragora_pipelines.ingest import DEFAULT_EVIDENCE_LIMIT
 from assets.policies import DAILY_FRESHNESS, INGEST_RETRY_POLICY, WEEKLY_FRESHNESS, connector_failures
 
 EVIDENCE_TABLE_SCHEMA = TableSchema(columns=[
@@ -44,7 +45,7 @@ CHECKS = {
 class EvidenceConfig(Config):
     """Run config of an evidence asset."""
 
-    limit: int = 200
+    limit: int = DEFAULT_EVIDENCE_LIMIT
 
 
 def partition_window(context: AssetExecutionContext) -> tuple[str, datetime | None, datetime | None]:
@@ -75,14 +76,20 @@ def check_results(store: Any, table: str, source: str | None, partition_key: str
     ]
 
 
-def load_metadata(result: Any, table: str, schema: TableSchema, preview: str) -> dict[str, Any]:
-    """What every materialization reports: counts, schema, table name and a short preview."""
+def load_metadata(result: Any, rows_held: int, table: str, schema: TableSchema, preview: str) -> dict[str, Any]:
+    """What every materialization reports: the rows the asset holds, this load's counts, schema and a preview.
+
+    ``dagster/row_count`` is the asset's size (all its rows in ``table``); the per-load counts are numbers
+    of their own, so the UI plots them per materialization.
+    """
     return {
-        "dagster/row_count": result.rows_fetched,
-        "rows_new": result.rows_new,
-        "rows_changed": result.rows_changed,
-        "rows_unchanged": result.rows_unchanged,
-        "provenance_records": result.provenance_records,
+        "dagster/row_count": MetadataValue.int(rows_held),
+        "rows_fetched": MetadataValue.int(result.rows_fetched),
+        "rows_new": MetadataValue.int(result.rows_new),
+        "rows_changed": MetadataValue.int(result.rows_changed),
+        "rows_unchanged": MetadataValue.int(result.rows_unchanged),
+        "rows_outside_window": MetadataValue.int(result.rows_outside_window),
+        "provenance_records": MetadataValue.int(result.provenance_records),
         "load_seconds": round(result.duration_s, 3),
         "dagster/column_schema": schema,
         "dagster/table_name": table,
@@ -91,8 +98,8 @@ def load_metadata(result: Any, table: str, schema: TableSchema, preview: str) ->
 
 
 def evidence_asset(source: str, *, partitions_def: PartitionsDefinition, has_time_axis: bool,
-                   retry_policy: RetryPolicy = INGEST_RETRY_POLICY) -> AssetsDefinition:
-    """The asset that ingests one evidence source into the ``evidence`` table."""
+                   retry_policy: RetryPolicy = INGEST_RETRY_POLICY, note: str = "") -> AssetsDefinition:
+    """The asset that ingests one evidence source into the ``evidence`` table (``note`` ends its description)."""
     name = f"evidence_{source}"
 
     @asset(
@@ -107,7 +114,8 @@ def evidence_asset(source: str, *, partitions_def: PartitionsDefinition, has_tim
         check_specs=[AssetCheckSpec(check, asset=name, description=text) for check, text in CHECKS.items()],
         metadata={"dagster/table_name": "evidence", "source": source},
         description=f"Evidence from {source} for each topic"
-        + (" and day" if has_time_axis else "") + ", merged into the DuckDB `evidence` table with provenance.",
+        + (" and day" if has_time_axis else "") + ", merged into the DuckDB `evidence` table with provenance."
+        + (f" {note}" if note else ""),
     )
     def _evidence(context: AssetExecutionContext, config: EvidenceConfig) -> MaterializeResult:
         topic_key, since, until = partition_window(context)
@@ -124,7 +132,8 @@ def evidence_asset(source: str, *, partitions_def: PartitionsDefinition, has_tim
         context.log.info(f"{name}[{context.partition_key}]: {result.rows_fetched} fetched, {result.rows_new} new, "
                          f"{result.rows_changed} changed, {result.rows_unchanged} unchanged")
         return MaterializeResult(
-            metadata=load_metadata(result, "evidence", EVIDENCE_TABLE_SCHEMA, store.preview("evidence", result.ids)),
+            metadata=load_metadata(result, store.rows_held("evidence", source), "evidence", EVIDENCE_TABLE_SCHEMA,
+                                   store.preview("evidence", result.ids)),
             check_results=check_results(store, "evidence", source, str(context.partition_key), name, result.ids),
         )
 

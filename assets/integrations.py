@@ -27,8 +27,11 @@ class IntegrationConfig(Config):
 
 
 def integration_asset(service: str, object_type: str, *, partitions_def: PartitionsDefinition,
-                      retry_policy: RetryPolicy = INGEST_RETRY_POLICY) -> AssetsDefinition:
-    """The asset that reads one day of ``service`` ``object_type`` into the table ``<service>_<object_type>``."""
+                      retry_policy: RetryPolicy = INGEST_RETRY_POLICY, note: str = "") -> AssetsDefinition:
+    """The asset that reads one day of ``service`` ``object_type`` into ``<service>_<object_type>``.
+
+    ``note`` ends its description (e.g. why its freshness check is off).
+    """
     name = f"{service}_{object_type}"
 
     @asset(
@@ -42,7 +45,8 @@ def integration_asset(service: str, object_type: str, *, partitions_def: Partiti
         required_resource_keys={"store", service},
         check_specs=[AssetCheckSpec(check, asset=name, description=text) for check, text in OBJECT_CHECKS.items()],
         metadata={"dagster/table_name": name, "service": service},
-        description=f"{service} {object_type} created or updated each day, typed columns plus the raw object.",
+        description=f"{service} {object_type} created or updated each day, typed columns plus the raw object."
+        + (f" {note}" if note else ""),
     )
     def _objects(context: AssetExecutionContext, config: IntegrationConfig) -> MaterializeResult:
         window = context.partition_time_window
@@ -57,7 +61,8 @@ def integration_asset(service: str, object_type: str, *, partitions_def: Partiti
         schema = TableSchema(columns=[TableColumn(c, t) for c, t in store.columns(name)])
         checks = [c for c in check_results(store, name, None, context.partition_key, name, result.ids)
                   if c.check_name in OBJECT_CHECKS]
-        return MaterializeResult(metadata=load_metadata(result, name, schema, store.preview(name, result.ids)),
-                                 check_results=checks)
+        return MaterializeResult(
+            metadata=load_metadata(result, store.rows_held(name), name, schema, store.preview(name, result.ids)),
+            check_results=checks)
 
     return _objects

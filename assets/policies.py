@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import contextmanager
-from datetime import timedelta
 
 from dagster import Backoff, Failure, FreshnessPolicy, Jitter, RetryPolicy, RetryRequested
 
+from aragora_pipelines.sources import DAILY_WINDOW, WEEKLY_WINDOW
 from connectors.exceptions import (
     ConnectorAuthError,
     ConnectorCircuitOpenError,
@@ -21,8 +21,9 @@ INGEST_RETRY_POLICY = RetryPolicy(max_retries=3, delay=30, backoff=Backoff.EXPON
 # An open breaker is retried after its cooldown, this many times at most.
 CIRCUIT_OPEN_RETRIES = 3
 
-DAILY_FRESHNESS = FreshnessPolicy.time_window(fail_window=timedelta(hours=48), warn_window=timedelta(hours=26))
-WEEKLY_FRESHNESS = FreshnessPolicy.time_window(fail_window=timedelta(days=8), warn_window=timedelta(days=7))
+# The windows live beside the sources so `aragora-pipelines status` judges freshness the same way without Dagster.
+DAILY_FRESHNESS = FreshnessPolicy.time_window(fail_window=DAILY_WINDOW.fail, warn_window=DAILY_WINDOW.warn)
+WEEKLY_FRESHNESS = FreshnessPolicy.time_window(fail_window=WEEKLY_WINDOW.fail, warn_window=WEEKLY_WINDOW.warn)
 
 
 @contextmanager

@@ -1,6 +1,8 @@
 """The e2e code location: the production definitions plus a one-minute schedule the daemon can tick in a test.
 
-Loaded by the temporary workspace the e2e fixture writes; production definitions stay untouched.
+The sensors the backfill instance does not test (freshness checks, catalog automation) start switched off:
+they would fire at start-up and compete with the backfill for the CPU. Loaded by the temporary workspace the
+e2e fixture writes; production definitions stay untouched.
 """
 
 from __future__ import annotations
@@ -10,6 +12,7 @@ from collections.abc import Iterator
 from dagster import (
     AssetKey,
     DefaultScheduleStatus,
+    DefaultSensorStatus,
     Definitions,
     MultiPartitionKey,
     RunRequest,
@@ -19,8 +22,12 @@ from dagster import (
     schedule,
 )
 
+from aragora_pipelines.definitions import (
+    build_catalog_automation_sensor,
+    build_freshness_sensor,
+    evidence_daily_job,
+)
 from aragora_pipelines.definitions import defs as production_defs
-from aragora_pipelines.definitions import evidence_daily_job
 
 # The day the schedule asks for: outside the days the e2e backfill covers, so its run is told apart.
 SCHEDULE_DAY = "2026-01-04"
@@ -44,4 +51,12 @@ def e2e_every_minute_schedule(context: ScheduleEvaluationContext) -> Iterator[Ru
         yield RunRequest(run_key=str(key), asset_selection=[SCHEDULE_ASSET], partition_key=key)
 
 
-defs = Definitions.merge(production_defs, Definitions(schedules=[e2e_every_minute_schedule]))
+SWITCHED_OFF = {s.name: s for s in (build_freshness_sensor(DefaultSensorStatus.STOPPED),
+                                     build_catalog_automation_sensor(DefaultSensorStatus.STOPPED))}
+
+defs = Definitions(
+    assets=production_defs.assets, asset_checks=production_defs.asset_checks, jobs=production_defs.jobs,
+    schedules=[*(production_defs.schedules or []), e2e_every_minute_schedule],
+    sensors=[SWITCHED_OFF.get(s.name, s) for s in production_defs.sensors or []],
+    resources=production_defs.resources,
+)

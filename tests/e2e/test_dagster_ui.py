@@ -13,20 +13,25 @@ from typing import Any
 import pytest
 
 from aragora_pipelines.store import EvidenceStore
-from tests.e2e.conftest import LOCATION, OUTPUT_DIR, REPOSITORY, SIM_RECORDS, TOPIC, DagsterDev
+from assets.freshness import CHECK_NAME
+from tests.e2e.conftest import (
+    LOCATION,
+    REPOSITORY,
+    SIM_RECORDS,
+    TOPIC,
+    DagsterDev,
+    browser_page,
+    screenshot,
+    sim_records_on,
+)
 from tests.e2e.e2e_defs import SCHEDULE_DAY, e2e_every_minute_schedule
 
 pytestmark = pytest.mark.e2e
 
-CHROMIUM = Path("/usr/bin/chromium")
-# The flags Chromium needs on these machines: no sandbox as root, and no background connections,
-# which a closed network refuses (many at a time).
-CHROMIUM_FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-                  "--disable-background-networking", "--disable-component-update", "--disable-sync"]
 DAYS = ["2026-01-01", "2026-01-02", "2026-01-03"]
 BACKFILL_PARTITIONS = [f"{day}|{TOPIC}" for day in DAYS]  # multi-partition keys: dimensions by name, date|topic
-BACKFILL_TIMEOUT = 180.0
-SCHEDULE_TIMEOUT = 180.0
+# How long a wait may see no progress (no run queued, started or ended; no schedule tick) before it fails.
+STALL_TIMEOUT = 240.0
 TERMINAL_BACKFILL = {"COMPLETED", "COMPLETED_SUCCESS", "COMPLETED_FAILED", "FAILED", "CANCELED"}
 TERMINAL_RUN = {"SUCCESS", "FAILURE", "CANCELED"}
 
@@ -104,7 +109,8 @@ def backfill(dagster_dev: DagsterDev) -> Backfill:
         done = state["status"] in TERMINAL_BACKFILL and all(r["status"] in TERMINAL_RUN for r in state["runs"])
         return state if done else None
 
-    state = dagster_dev.wait_for(f"backfill {backfill_id} to finish", finished, BACKFILL_TIMEOUT, 2.0)
+    state = dagster_dev.wait_for(f"backfill {backfill_id} to finish", finished, STALL_TIMEOUT, 2.0,
+                                 progress=dagster_dev.run_progress)
     return Backfill(backfill_id, state["status"], state["partitionNames"], state["runs"])
 
 
@@ -114,6 +120,16 @@ def test_backfill_completes_with_one_successful_run_per_partition(backfill: Back
     assert sorted(tag(r, "dagster/partition") for r in backfill.runs) == BACKFILL_PARTITIONS
     assert {r["runId"]: r["status"] for r in backfill.runs} == {r["runId"]: "SUCCESS" for r in backfill.runs}
     assert {tag(r, "dagster/code_location") for r in backfill.runs} == {LOCATION}
+
+
+def test_each_backfill_run_judges_its_own_partition_fresh(dagster_dev: DagsterDev, backfill: Backfill) -> None:
+    """The freshness check runs with the asset in every backfill run and looks at that run's day, not yesterday."""
+    executions = {e["runId"]: e for e in dagster_dev.check_executions("evidence_hackernews", CHECK_NAME)}
+    for run in backfill.runs:
+        execution = executions[run["runId"]]
+        assert (execution["status"], execution["evaluation"]["success"]) == ("SUCCEEDED", True), execution
+        metadata = {m["label"]: m.get("text") for m in execution["evaluation"]["metadataEntries"]}
+        assert metadata["partitions"] == tag(run, "dagster/partition")
 
 
 def test_backfill_stores_exactly_the_simulators_records(dagster_dev: DagsterDev, backfill: Backfill) -> None:
@@ -126,7 +142,9 @@ def test_backfill_stores_exactly_the_simulators_records(dagster_dev: DagsterDev,
     loads = store.query(
         "SELECT partition_key, status, rows_fetched FROM loads WHERE run_id IN (SELECT unnest(?)) ORDER BY 1",
         [run_ids])
-    assert loads == [(key, "success", SIM_RECORDS) for key in BACKFILL_PARTITIONS]
+    # Each partition stores its day's records only (all of them fall on these days).
+    assert loads == [(key, "success", sim_records_on(day)) for day, key in zip(DAYS, BACKFILL_PARTITIONS, strict=True)]
+    assert sum(sim_records_on(day) for day in DAYS) == SIM_RECORDS
     # Each id arrived new exactly once over all loads (the schedule's too, if it ran), however they interleaved.
     assert store.query("SELECT sum(rows_new) FROM loads WHERE asset_key = 'evidence_hackernews'") == [(SIM_RECORDS,)]
     assert store.query("SELECT count(DISTINCT item_id) FROM provenance WHERE item_table = 'evidence'") == [
@@ -140,50 +158,30 @@ def test_the_daemon_runs_the_one_minute_schedule(dagster_dev: DagsterDev) -> Non
         runs = dagster_dev.graphql(RUNS, {"filter": schedule_filter})["runsOrError"]["results"]
         return next((r for r in runs if r["status"] in TERMINAL_RUN), None)
 
-    run = dagster_dev.wait_for("a run launched by the e2e schedule to finish", finished_run, SCHEDULE_TIMEOUT, 2.0)
-    assert run["status"] == "SUCCESS", run
-    assert tag(run, "dagster/partition") == f"{SCHEDULE_DAY}|{TOPIC}"
     selector = {"repositoryName": REPOSITORY, "repositoryLocationName": LOCATION,
                 "scheduleName": e2e_every_minute_schedule.name}
+
+    def ticks() -> list[dict[str, Any]]:
+        return dagster_dev.graphql(SCHEDULE_TICKS, {"selector": selector})["scheduleOrError"]["scheduleState"]["ticks"]
+
+    # Progress: the daemon ticks the schedule every minute, and its run moves from queued to done.
+    run = dagster_dev.wait_for("a run launched by the e2e schedule to finish", finished_run, STALL_TIMEOUT, 2.0,
+                               progress=lambda: (len(ticks()), dagster_dev.run_progress()))
+    assert run["status"] == "SUCCESS", run
+    assert tag(run, "dagster/partition") == f"{SCHEDULE_DAY}|{TOPIC}"
     state = dagster_dev.graphql(SCHEDULE_TICKS, {"selector": selector})["scheduleOrError"]["scheduleState"]
     assert state["status"] == "RUNNING"
     assert any(t["status"] == "SUCCESS" and run["runId"] in t["runIds"] for t in state["ticks"]), state["ticks"]
     store = EvidenceStore(dagster_dev.db_path, lock_timeout=60)
     assert store.query("SELECT partition_key, status, rows_fetched FROM loads WHERE run_id = ?", [run["runId"]]) == [
-        (f"{SCHEDULE_DAY}|{TOPIC}", "success", SIM_RECORDS)]
+        (f"{SCHEDULE_DAY}|{TOPIC}", "success", sim_records_on(SCHEDULE_DAY))]
 
 
 @pytest.fixture
 def page(dagster_dev: DagsterDev, tmp_path: Path) -> Iterator[Any]:
     """A page in Debian's headless Chromium (fresh profile) on the UI, past the first visit's welcome dialog."""
-    if not CHROMIUM.exists():
-        pytest.fail(f"{CHROMIUM} is missing: install Debian's browser with `apt-get install -y chromium` "
-                    "(.ci/run does); Playwright cannot download its own browsers here")
-    from playwright.sync_api import expect, sync_playwright  # the e2e extra: imported here, `make test` needs none
-
-    with sync_playwright() as pw:
-        context = pw.chromium.launch_persistent_context(
-            tmp_path / "chromium-profile", executable_path=str(CHROMIUM), headless=True, args=CHROMIUM_FLAGS,
-            viewport={"width": 1600, "height": 1000})
-        try:
-            page = context.new_page()
-            page.set_default_timeout(30_000)
-            expect.set_options(timeout=30_000)
-            # A fresh DAGSTER_HOME greets its first visitor with a newsletter dialog; skip it as a user would.
-            page.goto(dagster_dev.url)
-            welcome = page.get_by_role("dialog").filter(has_text="Join the Dagster community")
-            welcome.get_by_role("button", name="Skip").click()
-            expect(welcome).to_be_hidden()
-            yield page
-        finally:
-            context.close()
-
-
-def screenshot(page: Any, name: str) -> Path:
-    """Save a screenshot of the window under test-output/e2e/."""
-    path = OUTPUT_DIR / f"{name}.png"
-    page.screenshot(path=str(path))
-    return path
+    with browser_page(dagster_dev.url, tmp_path / "chromium-profile") as page:
+        yield page
 
 
 def test_the_ui_shows_the_asset_graph_and_the_finished_backfill(dagster_dev: DagsterDev, backfill: Backfill,

@@ -3,13 +3,18 @@
 from __future__ import annotations
 
 import hashlib
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import pytest
 from dagster import (
+    AssetCheckEvaluation,
+    AssetCheckSeverity,
+    AssetsDefinition,
     AssetSelection,
     DagsterInstance,
+    DefaultSensorStatus,
     RunRequest,
     SkipReason,
     build_schedule_context,
@@ -19,18 +24,28 @@ from dagster import (
 )
 
 from aragora_pipelines.definitions import (
+    FRESHNESS_DEADLINE_HOUR,
     POOL_LIMITS,
     RESOURCES,
+    build_freshness_sensor,
     daily_evidence_schedule,
     daily_integrations_schedule,
+    daily_tick,
     evidence_assets,
-    evidence_freshness_checks,
+    freshness_checks,
+    freshness_sensor,
     integration_assets,
     topics_sensor,
 )
-from aragora_pipelines.resources import DuckDBStoreResource, integration_resource_class
+from aragora_pipelines.resources import (
+    DuckDBStoreResource,
+    TopicsResource,
+    evidence_resource_class,
+    integration_resource_class,
+)
 from aragora_pipelines.store import EvidenceStore
-from connectors.registry import INTEGRATION_CONNECTORS
+from assets.freshness import ACTIVE_KEY_PREFIX, CHECK_NAME, due_day, partition_freshness_check, tick_for
+from connectors.registry import EVIDENCE_CONNECTORS, INTEGRATION_CONNECTORS
 
 TICK = datetime(2026, 3, 2, 3, 0, tzinfo=UTC)
 
@@ -38,15 +53,14 @@ TICK = datetime(2026, 3, 2, 3, 0, tzinfo=UTC)
 def test_topics_sensor_adds_new_topics_and_applies_pool_limits(topics_file: Path,
                                                               monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("ARAGORA_TOPICS_FILE", str(topics_file))
-    instance = DagsterInstance.ephemeral()
-    instance.add_dynamic_partitions("topics", ["added-in-the-ui"])
+    instance = DagsterInstance.ephemeral()  # both sync directions: tests/pipelines/test_topics.py
     result = topics_sensor(build_sensor_context(instance=instance))
     added = {k for request in result.dynamic_partitions_requests for k in request.partition_keys}
     assert added == {"ai-safety", "rate-limiting"}
     assert instance.event_log_storage.get_concurrency_info("arxiv_api").slot_count == POOL_LIMITS["arxiv_api"]
     instance.add_dynamic_partitions("topics", sorted(added))
-    assert isinstance(topics_sensor(build_sensor_context(instance=instance)), SkipReason)
-    assert "added-in-the-ui" in instance.get_dynamic_partitions("topics")
+    again = topics_sensor(build_sensor_context(instance=instance, cursor=result.cursor))
+    assert not again.dynamic_partitions_requests and again.skip_reason.skip_message == "topics are in sync"
 
 
 def test_daily_evidence_schedule_targets_yesterday_for_configured_sources_only() -> None:
@@ -92,25 +106,108 @@ def test_stripe_customers_partition_from_the_simulator(apisim, tmp_path: Path,
     assert store.verify() == []
 
 
-def test_evidence_partition_freshness_check_reports_missing_topics(apisim, run_assets, instance) -> None:
-    from dagster import MultiPartitionKey
+def _evaluate(asset_def: AssetsDefinition, instance: DagsterInstance, partition_key: str | None = None,
+              **resources: Any) -> AssetCheckEvaluation:
+    """``daily_partitions_fresh`` of ``asset_def`` evaluated in one run: the hourly sensor's run (checks only), or,
+    with ``partition_key``, a run materializing that partition (what a schedule or backfill run does)."""
+    check = next(c for c in freshness_checks if asset_def.key in {k.asset_key for k in c.check_keys})
+    result = materialize([asset_def, check], instance=instance, partition_key=partition_key,
+                         selection=None if partition_key else AssetSelection.checks(check),
+                         resources={**RESOURCES, **resources}, raise_on_error=False)
+    return next(e for e in result.get_asset_check_evaluations() if e.check_name == CHECK_NAME)
 
-    from assets.freshness import due_day
-    day = due_day(datetime.now(UTC), deadline_hour=6)
-    fresh = MultiPartitionKey({"date": day, "topic": "ai-safety"})
-    hn = {"base_url": apisim.hn, "max_retries": 1, "base_delay_seconds": 0.01}
-    assert run_assets([evidence_assets["hackernews"]], fresh, hackernews=hn).success
-    check = next(c for c in evidence_freshness_checks if "evidence_hackernews" in str(c.check_keys))
-    result = materialize([evidence_assets["hackernews"], check], instance=instance,
-                         selection=AssetSelection.checks(check), resources=RESOURCES, raise_on_error=False)
-    evaluation = next(e.asset_check_evaluation_data for e in result.all_events
-                      if e.event_type_value == "ASSET_CHECK_EVALUATION")
-    assert not evaluation.passed  # rate-limiting has no partition for the due day yet
-    assert evaluation.metadata["missing_topics"].value == "rate-limiting"
+
+def _activate(instance: DagsterInstance, asset: str, topics: list[str], since: datetime) -> None:
+    """Record that ``asset``'s source and ``topics`` became active at ``since`` (as an older deployment would have)."""
+    instance.run_storage.set_cursor_values({f"{ACTIVE_KEY_PREFIX}{asset}|{t}": since.isoformat() for t in topics})
+
+
+def _hn(apisim: Any, store_path: Path, topics_file: Path) -> dict[str, Any]:
+    """Resources that point HackerNews at the simulator and the store and topics at temporary files."""
+    hn = evidence_resource_class(EVIDENCE_CONNECTORS["hackernews"])(base_url=apisim.hn, max_retries=1,
+                                                                     base_delay_seconds=0.01)
+    return {"hackernews": hn, "store": DuckDBStoreResource(path=str(store_path)),
+            "topics": TopicsResource(file=str(topics_file))}
+
+
+def test_a_fresh_deployment_is_not_due_yet(instance: DagsterInstance) -> None:
+    evaluation = _evaluate(evidence_assets["hackernews"], instance)
+    assert evaluation.passed  # nothing materialized, but both topics were first seen just now
+    assert evaluation.metadata["due"].value == 0
+    assert evaluation.metadata["not_due_yet"].value.startswith("ai-safety, rate-limiting: active since ")
+    again = _evaluate(evidence_assets["hackernews"], instance)
+    assert again.metadata["not_due_yet"] == evaluation.metadata["not_due_yet"]  # first seen is kept
+
+
+def test_once_due_the_check_reports_the_missing_topics(apisim, instance: DagsterInstance, store_path: Path,
+                                                       topics_file: Path) -> None:
+    _activate(instance, "evidence_hackernews", ["ai-safety", "rate-limiting"], datetime(2026, 1, 1, tzinfo=UTC))
+    day = due_day(datetime.now(UTC), FRESHNESS_DEADLINE_HOUR)
+    resources = _hn(apisim, store_path, topics_file)
+    assert _evaluate(evidence_assets["hackernews"], instance, f"{day}|ai-safety", **resources).passed
+    evaluation = _evaluate(evidence_assets["hackernews"], instance)
+    assert not evaluation.passed and evaluation.severity == AssetCheckSeverity.WARN
+    assert (evaluation.metadata["day"].value, evaluation.metadata["missing"].value) == (day, f"{day}|rate-limiting")
+    assert "not_due_yet" not in evaluation.metadata
+
+
+def test_a_topic_added_after_the_days_tick_is_not_due(instance: DagsterInstance) -> None:
+    day = due_day(datetime.now(UTC), FRESHNESS_DEADLINE_HOUR)
+    tick = tick_for(day, daily_tick(daily_evidence_schedule))
+    _activate(instance, "evidence_hackernews", ["ai-safety"], tick - timedelta(minutes=1))
+    _activate(instance, "evidence_hackernews", ["rate-limiting"], tick + timedelta(minutes=1))
+    evaluation = _evaluate(evidence_assets["hackernews"], instance)
+    assert not evaluation.passed
+    assert evaluation.metadata["missing"].value == f"{day}|ai-safety"
+    assert evaluation.metadata["not_due_yet"].value.startswith("rate-limiting: active since ")
+
+
+def test_in_a_backfill_run_the_check_judges_the_partition_being_run(apisim, instance: DagsterInstance,
+                                                                     store_path: Path, topics_file: Path) -> None:
+    # Long active and nothing of the due day stored: the hourly evaluation would fail.
+    _activate(instance, "evidence_hackernews", ["ai-safety", "rate-limiting"], datetime(2026, 1, 1, tzinfo=UTC))
+    evaluation = _evaluate(evidence_assets["hackernews"], instance, "2026-01-02|rate-limiting",
+                           **_hn(apisim, store_path, topics_file))
+    assert evaluation.passed
+    assert evaluation.metadata["partitions"].value == "2026-01-02|rate-limiting"
+    assert evaluation.metadata["missing"].value == ""
+
+
+def test_day_partitioned_assets_get_the_same_check_counted_from_activation() -> None:
+    stripe = integration_assets["stripe_charges"]
+    check = partition_freshness_check(stripe, tick=daily_tick(daily_integrations_schedule))
+    with instance_for_test() as inst:
+        first = materialize([stripe, check], instance=inst, selection=AssetSelection.checks(check),
+                            resources=RESOURCES).get_asset_check_evaluations()[0]
+        assert first.passed and first.metadata["not_due_yet"].value.startswith("the partition: active since ")
+        _activate(inst, "stripe_charges", [""], datetime(2026, 1, 1, tzinfo=UTC))
+        due = materialize([stripe, check], instance=inst, selection=AssetSelection.checks(check),
+                          resources=RESOURCES, raise_on_error=False).get_asset_check_evaluations()[0]
+    assert not due.passed and due.metadata["missing"].value == due.metadata["day"].value
+    assert due.metadata["due"].value == 1 and "topics" not in due.metadata
+
+
+def test_unconfigured_sources_have_no_freshness_check_and_say_what_to_set() -> None:
+    checked = {k.asset_key.path[-1] for c in freshness_checks for k in c.check_keys}
+    assert "evidence_twitter" not in checked and "stripe_charges" not in checked
+    assert "Freshness check off" not in (evidence_assets["hackernews"].descriptions_by_key[
+        evidence_assets["hackernews"].key])
+    twitter = evidence_assets["twitter"]
+    assert "Freshness check off: not configured (set TWITTER_BEARER_TOKEN)" in twitter.descriptions_by_key[twitter.key]
+    stripe = integration_assets["stripe_charges"]
+    assert "STRIPE_API_KEY" in stripe.descriptions_by_key[stripe.key]
+
+
+def test_the_freshness_sensor_requests_every_check_once_an_hour() -> None:
+    with instance_for_test() as inst:
+        request = freshness_sensor(build_sensor_context(instance=inst))
+    assert isinstance(request, RunRequest) and request.asset_selection == []
+    assert set(request.asset_check_keys) == {k for c in freshness_checks for k in c.check_keys}
+    assert request.run_key == datetime.now(UTC).strftime("%Y-%m-%dT%H")
+    assert build_freshness_sensor(DefaultSensorStatus.STOPPED).default_status == DefaultSensorStatus.STOPPED
 
 
 def test_due_day_waits_for_the_deadline() -> None:
-    from assets.freshness import due_day
     assert due_day(datetime(2026, 3, 2, 5, 59, tzinfo=UTC), 6) == "2026-02-28"
     assert due_day(datetime(2026, 3, 2, 6, 0, tzinfo=UTC), 6) == "2026-03-01"
 
