@@ -8,58 +8,57 @@ from __future__ import annotations
 
 import argparse
 import csv
+import difflib
 import io
 import json
 import logging
+import math
 import os
 import re
 import sys
 import textwrap
-import threading
 import time
 import uuid
-import warnings
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
 from datetime import date, datetime
 from decimal import Decimal
 from pathlib import Path
-from typing import Any, TextIO
+from typing import TYPE_CHECKING, Any, TextIO
 
-import duckdb
-import pyarrow as pa
-import pyarrow.parquet as pq
-import sqlglot
-from sqlglot import expressions as exp
-
-from aragora_pipelines.store import EvidenceStore, StoreError, StoreLockTimeout, load_fts
 from aragora_pipelines.topics import (
+    PARTITIONS,
     Topic,
     TopicError,
+    add_topic,
+    describe_materializations,
     load_topics,
+    materialized_partitions,
     query_for_key,
-    save_topics,
+    remove_topic,
     topics_file,
     validate_key,
 )
-from connectors.exceptions import ConnectorAuthError, ConnectorError, ConnectorValidationError
-from connectors.text import parse_datetime
+
+# Heavy modules (duckdb, pyarrow, sqlglot, the connectors, Dagster) are imported inside the commands that use
+# them, so `--help` and argument errors answer at once.
+if TYPE_CHECKING:
+    import duckdb
+    import pyarrow as pa
+
+    from aragora_pipelines.store import EvidenceStore, LoadResult
+    from connectors.progress import ProgressEvent
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
 
 EXIT_STATUS_HELP = """exit status:
   0  success; an empty result is a success, with "no rows" on stderr
   1  the command ran and found a problem: verify found a broken provenance link,
-     a source failed while fetching (the store is unchanged), the database stayed locked
-  2  bad input: usage error, unknown source or topic, missing database file, SQL that is
-     not one read-only SELECT, a syntax error, an unknown table or column"""
+     a source failed while fetching (the store is unchanged), the database stayed locked,
+     `topics remove` found materializations (pass --force)
+  2  bad input: usage error, unknown source or topic, missing database file, a file that is
+     not an evidence store, SQL that is not one read-only SELECT, a syntax error, an unknown
+     table or column"""
 
-# Statement roots `query` accepts (sqlglot's view); DuckDB's own parser must also call the statement a SELECT.
-READ_ONLY_ROOTS = (exp.Query, exp.Values, exp.Describe, exp.Summarize, exp.Show)
-# Nodes that must not occur anywhere inside an accepted statement.
-WRITE_NODES = (exp.Insert, exp.Update, exp.Delete, exp.Merge, exp.Create, exp.Drop, exp.Alter, exp.Command,
-               exp.Copy, exp.Attach, exp.Detach, exp.Pragma, exp.Set, exp.Use, exp.Install, exp.Transaction,
-               exp.Commit, exp.Rollback, exp.Into)
 FORMATS = ("table", "csv", "json", "parquet")
 ANSI = re.compile(r"\x1b\[[0-9;]*m")
 
@@ -86,6 +85,14 @@ def read_only_statement(con: duckdb.DuckDBPyConnection, sql: str) -> str:
     sqlglot classifies it first, in Python (DuckDB's parser files ``PRAGMA x`` under SELECT and binds pragmas);
     then DuckDB's own parser, on the connection that will run it, must also see exactly one SELECT.
     """
+    import sqlglot
+    from sqlglot import expressions as exp
+
+    # Statement roots `query` accepts (sqlglot's view), and nodes that must not occur anywhere inside them.
+    read_only_roots = (exp.Query, exp.Values, exp.Describe, exp.Summarize, exp.Show)
+    write_nodes = (exp.Insert, exp.Update, exp.Delete, exp.Merge, exp.Create, exp.Drop, exp.Alter, exp.Command,
+                   exp.Copy, exp.Attach, exp.Detach, exp.Pragma, exp.Set, exp.Use, exp.Install, exp.Transaction,
+                   exp.Commit, exp.Rollback, exp.Into)
     try:
         trees = [tree for tree in sqlglot.parse(sql, read="duckdb") if tree is not None]
     except sqlglot.errors.SqlglotError as exc:
@@ -93,10 +100,10 @@ def read_only_statement(con: duckdb.DuckDBPyConnection, sql: str) -> str:
         raise UsageError(f"could not check that the statement is a plain SELECT ({one_line(exc)})") from None
     if len(trees) != 1:
         raise UsageError(f"give exactly one SELECT statement (found {len(trees)})")
-    if not isinstance(trees[0], READ_ONLY_ROOTS):
+    if not isinstance(trees[0], read_only_roots):
         first_word = sqlglot.tokenize(sql, read="duckdb")[0].text.upper()
         raise UsageError(f"refused: {first_word} statement; `query` is read-only and runs one SELECT")
-    nested = trees[0].find(*WRITE_NODES)
+    nested = trees[0].find(*write_nodes)
     if nested is not None:
         raise UsageError(f"refused: the SELECT contains {nested.key.upper()}; `query` is read-only")
     _check_duckdb_select(con, sql)
@@ -105,6 +112,8 @@ def read_only_statement(con: duckdb.DuckDBPyConnection, sql: str) -> str:
 
 def _check_duckdb_select(con: duckdb.DuckDBPyConnection, sql: str) -> None:
     """UsageError unless DuckDB's parser reads ``sql`` as exactly one SELECT."""
+    import duckdb
+
     try:
         statements = con.extract_statements(sql)
     except duckdb.Error as exc:
@@ -116,15 +125,39 @@ def _check_duckdb_select(con: duckdb.DuckDBPyConnection, sql: str) -> None:
 
 def run_query(store: EvidenceStore, sql: str) -> pa.Table:
     """Run one checked SELECT on a read-only connection with file access off and settings locked."""
+    import duckdb
+
+    from aragora_pipelines.store import load_fts
+
     with store.reader() as con:
         load_fts(con)  # so fts_main_evidence.match_bm25 works; from the local wheel, never the network
         con.execute("SET enable_external_access = false")
         con.execute("SET lock_configuration = true")
+        store.require_store(con)
         statement = read_only_statement(con, sql)
         try:
-            return con.execute(statement).to_arrow_table()
+            result = con.execute(statement)
+            json_columns = [i for i, column in enumerate(result.description) if column[1] == "JSON"]
+            return _with_json_type(result.to_arrow_table(), json_columns)
         except duckdb.Error as exc:
             raise UsageError(one_line(exc)) from None
+
+
+def _with_json_type(table: pa.Table, indexes: Sequence[int]) -> pa.Table:
+    """``table`` with its JSON columns (DuckDB hands them over as text) typed ``arrow.json``.
+
+    So ``--format json`` nests them as objects and a parquet file keeps them as JSON.
+    """
+    import pyarrow as pa
+
+    for i in indexes:
+        column = table.column(i)
+        if pa.types.is_string(column.type) or pa.types.is_large_string(column.type):
+            json_type = pa.json_(column.type)
+            chunks = [pa.ExtensionArray.from_storage(json_type, chunk) for chunk in column.chunks]
+            table = table.set_column(i, table.schema.field(i).with_type(json_type),
+                                     pa.chunked_array(chunks, type=json_type))
+    return table
 
 
 def _plain(value: Any) -> Any:
@@ -160,6 +193,8 @@ def _rows(table: pa.Table) -> list[tuple[Any, ...]]:
 
 def render_table(table: pa.Table, width: int = 60) -> str:
     """An aligned text table (cells cut at ``width`` characters; 0 keeps them whole)."""
+    import pyarrow as pa
+
     names = table.column_names
     rows = [[_cell(value, width) for value in row] for row in _rows(table)]
     numeric = [pa.types.is_integer(t) or pa.types.is_floating(t) or pa.types.is_decimal(t) for t in table.schema.types]
@@ -185,12 +220,30 @@ def render_csv(table: pa.Table) -> str:
 
 
 def render_json(table: pa.Table) -> str:
-    """A JSON array of row objects in column order (a repeated column name gets a ``_2``, ``_3`` suffix)."""
+    """A JSON array of row objects in column order (a repeated column name gets a ``_2``, ``_3`` suffix).
+
+    Strict JSON: JSON columns are nested as values, not escaped strings; NaN and infinities become null.
+    """
+    import pyarrow as pa
+
     names: list[str] = []
     for name in table.column_names:
         names.append(name if name not in names else f"{name}_{table.column_names[:len(names)].count(name) + 1}")
-    rows = [dict(zip(names, row, strict=True)) for row in _rows(table)]
-    return json.dumps(rows, default=_plain, ensure_ascii=False, indent=2) + "\n"
+    nested = [isinstance(t, pa.JsonType) for t in table.schema.types]
+    rows = [{name: _finite(json.loads(value) if parse and value is not None else value)
+             for name, value, parse in zip(names, row, nested, strict=True)} for row in _rows(table)]
+    return json.dumps(rows, default=_plain, ensure_ascii=False, indent=2, allow_nan=False) + "\n"
+
+
+def _finite(value: Any) -> Any:
+    """``value`` with every NaN or infinite float, which JSON cannot hold, replaced by None (nested ones too)."""
+    if isinstance(value, float):
+        return value if math.isfinite(value) else None
+    if isinstance(value, dict):
+        return {key: _finite(item) for key, item in value.items()}
+    if isinstance(value, list | tuple):
+        return [_finite(item) for item in value]
+    return value
 
 
 def _check_output(output: Path, db: Path) -> None:
@@ -204,6 +257,11 @@ def _check_output(output: Path, db: Path) -> None:
 
 def cmd_query(args: argparse.Namespace) -> int:
     """Run one read-only SELECT and print or write the result."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    from aragora_pipelines.store import EvidenceStore
+
     db = _db_path(args)
     output = Path(args.output) if args.output else None
     if args.format == "parquet" and output is None:
@@ -235,6 +293,7 @@ def cmd_query(args: argparse.Namespace) -> int:
 def cmd_search(args: argparse.Namespace) -> int:
     """BM25 full-text search with highlighted snippets."""
     from aragora_pipelines.search import search_evidence
+    from aragora_pipelines.store import EvidenceStore
 
     if args.source is not None:
         _evidence_class(args.source)
@@ -259,6 +318,8 @@ def cmd_search(args: argparse.Namespace) -> int:
 # --- verify --------------------------------------------------------------------------------------
 def cmd_verify(args: argparse.Namespace) -> int:
     """Recompute the provenance chain and content hashes of the whole store."""
+    from aragora_pipelines.store import EvidenceStore
+
     store = EvidenceStore(_db_path(args))
     problems = store.verify()
     if problems:
@@ -280,6 +341,8 @@ def _topics_path(args: argparse.Namespace) -> Path:
 
 def cmd_topics_list(args: argparse.Namespace) -> int:
     """Print the topics the assets search for."""
+    import pyarrow as pa
+
     topics = load_topics(_topics_path(args))
     if not topics:
         print(f"no rows: no topics in {_topics_path(args)}", file=sys.stderr)
@@ -291,85 +354,78 @@ def cmd_topics_list(args: argparse.Namespace) -> int:
 
 
 def cmd_topics_add(args: argparse.Namespace) -> int:
-    """Add (or with --replace, change) a topic."""
+    """Add (or with --replace, change) a topic; every other line of the file stays as it was."""
     path = _topics_path(args)
-    topics = load_topics(path)
     key = validate_key(args.key)
-    existed = key in topics
-    if existed and not args.replace:
-        raise UsageError(f"topic {key!r} already exists in {path}; use --replace to change it")
-    topics[key] = Topic(key, args.query or query_for_key(key), args.claim)
-    save_topics(topics, path)
-    print(f"{'replaced' if existed else 'added'} topic {key!r} (query {topics[key].query!r}) in {path}; "
+    topic = Topic(key, args.query or query_for_key(key), args.claim)
+    existed = add_topic(topic, path, replace=args.replace)
+    print(f"{'replaced' if existed else 'added'} topic {key!r} (query {topic.query!r}) in {path}; "
           "the topics sensor adds its partition within 30 s")
     return EXIT_OK
 
 
 def cmd_topics_remove(args: argparse.Namespace) -> int:
-    """Remove a topic from the file (its stored evidence and Dagster partition stay)."""
-    path = _topics_path(args)
+    """Remove a topic from the file and, with DAGSTER_HOME set, its partition (refused if it has materializations,
+    unless --force); stored evidence stays in the store either way."""
+    path, key = _topics_path(args), args.key
     topics = load_topics(path)
-    if args.key not in topics:
-        raise UsageError(f"no topic {args.key!r} in {path}; known: {', '.join(sorted(topics)) or 'none'}")
-    del topics[args.key]
-    save_topics(topics, path)
-    print(f"removed topic {args.key!r} from {path}; its evidence stays in the store and its partition in Dagster")
+    in_file = key in topics
+    home = os.environ.get("DAGSTER_HOME")
+    if not home:
+        if not in_file:
+            raise UsageError(f"no topic {key!r} in {path}; known: {', '.join(topics) or 'none'}")
+        remove_topic(key, path)
+        print(f"removed topic {key!r} from {path}; DAGSTER_HOME is not set, so the topics sensor deletes its "
+              "partition (keeping it, and saying so, if it has materializations)")
+        return EXIT_OK
+    from dagster import DagsterError, DagsterInstance
+
+    try:
+        instance = DagsterInstance.get()
+    except DagsterError as exc:
+        raise UsageError(f"cannot open the Dagster instance in DAGSTER_HOME={home}: {exc}") from None
+    with instance:
+        is_partition = instance.has_dynamic_partition(PARTITIONS, key)
+        if not in_file and not is_partition:
+            raise UsageError(f"no topic {key!r} in {path} nor a partition {key!r} in the Dagster instance at {home}")
+        counts = materialized_partitions(instance, key) if is_partition else {}
+        if counts and not args.force:
+            raise CommandFailed(f"{describe_materializations(key, counts)}; pass --force to remove it "
+                                "(stored evidence is kept)")
+        if in_file:
+            remove_topic(key, path)
+        if is_partition:
+            instance.delete_dynamic_partition(PARTITIONS, key)
+    done = ([f"topic {key!r} from {path}"] if in_file else []) + (
+        [f"partition {key!r} from the Dagster instance at {home}"] if is_partition else [])
+    kept = f" ({describe_materializations(key, counts)}; stored evidence is kept)" if counts else ""
+    print(f"removed {' and '.join(done)}{kept}")
     return EXIT_OK
 
 
 # --- sources and ingest --------------------------------------------------------------------------
-def _evidence_class(source: str) -> type:
-    """The registered evidence connector class (ConnectorValidationError listing the names when unknown)."""
-    from connectors.registry import get_connector_class
-
-    return get_connector_class(source)
-
-
-@dataclass(frozen=True)
-class SourceStatus:
-    """One row of ``sources``."""
-
-    source: str
-    kind: str
-    time_axis: str
-    available: str
-    configured: str
-    to_set: str
-
-
-def _resources() -> dict[str, Any]:
-    """The Dagster resources per connector, so the CLI builds connectors exactly as the assets do."""
-    with warnings.catch_warnings():  # Dagster's import-time notices are not the CLI user's business
-        warnings.simplefilter("ignore")
-        from aragora_pipelines.definitions import RESOURCES
-    return RESOURCES
-
-
-def source_statuses() -> list[SourceStatus]:
-    """Every connector, built the way the Dagster resources build it, with what is missing."""
+def _known_source(name: str) -> str:
+    """``"evidence"`` or ``"integration"`` for a registered source; UsageError with a "did you mean" otherwise."""
     from connectors.registry import EVIDENCE_CONNECTORS, INTEGRATION_CONNECTORS
 
-    resources = _resources()
-    rows = []
-    for source, cls in EVIDENCE_CONNECTORS.items():
-        optional = [env for kw, env in cls.CREDENTIALS.items() if kw not in cls.REQUIRED_CREDENTIALS]
-        try:
-            connector = resources[source].build()
-        except ConnectorError as exc:
-            rows.append(SourceStatus(source, "evidence", _yes(cls.HAS_TIME_AXIS), "no", "no", one_line(exc)))
-            continue
-        missing = connector.missing_credentials()
-        hint = (f"set {', '.join(missing)}" if missing else
-                f"optional: {', '.join(optional)}" if optional else "")
-        rows.append(SourceStatus(source, "evidence", _yes(cls.HAS_TIME_AXIS), _yes(connector.is_available),
-                                 _yes(connector.is_configured), hint))
-    for service in INTEGRATION_CONNECTORS:
-        try:
-            resources[service].build()
-            rows.append(SourceStatus(service, "integration", "yes", "yes", "yes", ""))
-        except ConnectorError as exc:
-            rows.append(SourceStatus(service, "integration", "yes", "yes", "no", exc.message.split(";")[0]))
-    return rows
+    if name in EVIDENCE_CONNECTORS:
+        return "evidence"
+    if name in INTEGRATION_CONNECTORS:
+        return "integration"
+    known = sorted([*EVIDENCE_CONNECTORS, *INTEGRATION_CONNECTORS])
+    close = difflib.get_close_matches(name, known, n=1)
+    guess = f" (did you mean {close[0]!r}?)" if close else ""
+    raise UsageError(f"unknown source {name!r}{guess}; known sources: {', '.join(known)}")
+
+
+def _evidence_class(source: str) -> type:
+    """The registered evidence connector class; UsageError for an unknown name or an integration."""
+    from connectors.registry import EVIDENCE_CONNECTORS
+
+    if _known_source(source) != "evidence":
+        raise UsageError(f"{source} is an integration, not an evidence source; "
+                         f"evidence sources: {', '.join(sorted(EVIDENCE_CONNECTORS))}")
+    return EVIDENCE_CONNECTORS[source]
 
 
 def _yes(flag: bool) -> str:
@@ -378,52 +434,110 @@ def _yes(flag: bool) -> str:
 
 def cmd_sources(args: argparse.Namespace) -> int:
     """Print every connector with whether it is available and configured, and what to set if not."""
+    import pyarrow as pa
+
+    from aragora_pipelines.sources import source_statuses
+
     rows = source_statuses()
-    names = ["source", "kind", "time_axis", "available", "configured", "to_set"]
-    table = pa.table({n: [getattr(r, n) for r in rows] for n in names})
+    table = pa.table({
+        "source": [r.source for r in rows], "kind": [r.kind for r in rows],
+        "time_axis": [_yes(r.time_axis) for r in rows], "available": [_yes(r.available) for r in rows],
+        "configured": [_yes(r.configured) for r in rows], "to_set": [r.to_set for r in rows],
+    })
     sys.stdout.write(render_table(table, 0))
     return EXIT_OK
 
 
 class Progress:
-    """Activity on stderr while a step runs: a spinner with elapsed seconds on a terminal, one line otherwise."""
+    """What an ingest is doing, on stderr: pages answered, items read, retries and rate-limit waits as they happen.
 
-    FRAMES = "|/-\\"
+    On a terminal a live rich line (spinner, counts, elapsed time) with retries and waits printed above it;
+    otherwise one plain line per page, retry and wait; ``quiet`` shows nothing. ``elapsed`` covers the whole run.
+    """
 
-    def __init__(self, label: str, stream: TextIO | None = None) -> None:
-        self.label = label
+    def __init__(self, label: str, *, quiet: bool = False, stream: TextIO | None = None) -> None:
+        self.label = self.title = label
+        self.quiet = quiet
         self.stream = stream or sys.stderr
-        self._stop = threading.Event()
-        self._thread: threading.Thread | None = None
-        self._started = 0.0
+        self.pages = self.items = self.retries = self.waits = 0
+        self._started = time.monotonic()
+        self._live: Any = None
+        self._task: Any = None
+
+    @property
+    def elapsed(self) -> float:
+        """Seconds since the progress started."""
+        return time.monotonic() - self._started
 
     def __enter__(self) -> Progress:
         self._started = time.monotonic()
+        if self.quiet:
+            return self
         if self.stream.isatty():
-            self._thread = threading.Thread(target=self._spin, daemon=True)
-            self._thread.start()
+            from rich.console import Console
+            from rich.progress import Progress as Live
+            from rich.progress import SpinnerColumn, TextColumn, TimeElapsedColumn
+
+            self._live = Live(SpinnerColumn(), TextColumn("{task.description}"), TextColumn("{task.fields[counts]}"),
+                              TimeElapsedColumn(), console=Console(file=self.stream), transient=True)
+            self._task = self._live.add_task(self.label, total=None, counts=self._counts())
+            self._live.start()
         else:
-            print(f"{self.label} ...", file=self.stream, flush=True)
+            self._say(f"{self.label} ...")
         return self
 
-    def _spin(self) -> None:
-        frame = 0
-        while not self._stop.wait(0.1):
-            elapsed = time.monotonic() - self._started
-            self.stream.write(f"\r{self.FRAMES[frame % 4]} {self.label} ... {elapsed:.1f}s")
-            self.stream.flush()
-            frame += 1
+    def step(self, label: str) -> None:
+        """Start the next step (e.g. refreshing the index) under the same clock."""
+        self.label = label
+        if self._live is not None:
+            self._live.update(self._task, description=label)
+        elif not self.quiet:
+            self._say(f"{label} ...")
+
+    def event(self, event: ProgressEvent) -> None:
+        """Count one connector event and show it (the observer given to ``connectors.progress.observe``)."""
+        from connectors.redact import redact
+
+        operation = redact(event.operation)
+        line = ""
+        if event.kind == "response" and event.status is not None and event.status < 400:
+            self.pages += 1
+            line = f"  page {self.pages}: {operation} (HTTP {event.status})" if self._live is None else ""
+        elif event.kind == "retry":
+            self.retries += 1
+            line = (f"  retry: {operation} attempt {event.attempt} failed ({event.detail}); "
+                    f"next attempt in {event.seconds:.1f}s")
+        elif event.kind == "wait":
+            self.waits += 1
+            line = f"  waiting {event.seconds:.1f}s: {event.detail}" + (f" ({operation})" if operation else "")
+        elif event.kind == "items":
+            self.items += event.count
+        if self.quiet:
+            return
+        if self._live is not None:
+            if line:
+                self._live.console.print(line, markup=False, highlight=False)
+            self._live.update(self._task, counts=self._counts())
+        elif line:
+            self._say(line)
+
+    def _counts(self) -> str:
+        return f"{self.pages} pages, {self.items} items, {self.retries} retries, {self.waits} waits"
+
+    def _say(self, line: str) -> None:
+        print(line, file=self.stream, flush=True)
 
     def __exit__(self, *exc: object) -> None:
-        self._stop.set()
-        if self._thread is not None:
-            self._thread.join()
+        if self._live is not None:
+            self._live.stop()
+        if not self.quiet:
             outcome = "failed" if exc[0] else "done"
-            self.stream.write(f"\r{self.label} ... {outcome} ({time.monotonic() - self._started:.1f}s)\n")
-            self.stream.flush()
+            self._say(f"{self.title} ... {outcome}: {self._counts()} ({self.elapsed:.2f}s)")
 
 
 def _datetime_arg(value: str) -> datetime:
+    from connectors.text import parse_datetime
+
     parsed = parse_datetime(value)
     if parsed is None:
         raise argparse.ArgumentTypeError(f"expected a date (YYYY-MM-DD) or an ISO datetime, got {value!r}")
@@ -440,36 +554,162 @@ def _positive_int(value: str) -> int:
     return number
 
 
-def cmd_ingest(args: argparse.Namespace) -> int:
-    """Search one source and load the results through the assets' ingestion path, then refresh views and index."""
-    cls = _evidence_class(args.source)
+def _check_ingest_args(args: argparse.Namespace, kind: str) -> None:
+    """UsageError for options that do not fit the source: a query for evidence, an object type for integrations."""
     if args.since and args.until and args.since >= args.until:
         raise UsageError(f"--since {args.since.isoformat()} is not before --until {args.until.isoformat()}")
+    if kind == "integration":
+        from connectors.registry import INTEGRATION_CONNECTORS
+
+        object_types = INTEGRATION_CONNECTORS[args.source][0].OBJECT_TYPES
+        if args.query is not None or args.claim is not None:
+            raise UsageError(f"{args.source} is an integration: it takes --object TYPE, not --query/--claim")
+        if args.object not in object_types:
+            given = f"unknown object type {args.object!r}" if args.object else "give --object TYPE"
+            raise UsageError(f"{args.source}: {given}; one of {', '.join(object_types)}")
+        return
+    if args.object is not None:
+        raise UsageError(f"--object is for integrations; {args.source} is an evidence source (use --query)")
+    if args.query is None or not args.query.strip():
+        # the rule `search` applies too: an empty or blank query is refused, never taken as "everything"
+        raise UsageError(f"the query is empty; give --query with the words to search {args.source} for")
+
+
+def cmd_ingest(args: argparse.Namespace) -> int:
+    """Search one source (or read one integration object type) and load the results through the assets' path."""
+    from connectors.exceptions import ConnectorAuthError, ConnectorError, ConnectorValidationError
+    from connectors.progress import observe
+
+    kind = _known_source(args.source)
+    _check_ingest_args(args, kind)
+    load, store = _ingest(args, kind)  # builds the connector first: missing credentials fail before any progress
+    with Progress(_ingest_label(args, kind), quiet=args.quiet) as progress, observe(progress.event):
+        try:
+            result = load()
+        except (ConnectorAuthError, ConnectorValidationError):
+            raise
+        except ConnectorError as exc:
+            raise CommandFailed(f"ingest failed, store unchanged: {one_line(exc)}") from None
+        if kind == "evidence":
+            progress.step("refreshing views and the full-text index")
+            store.refresh_views()
+    target = args.source if kind == "evidence" else f"{args.source}_{args.object}"
+    cited = f"; {len(set(result.ids))} items cited for claim {args.claim!r}" if args.claim and result.ids else ""
+    print(f"{target}: {result.rows_fetched} fetched, {result.rows_new} new, {result.rows_changed} changed, "
+          f"{result.rows_unchanged} unchanged; {result.provenance_records} provenance records{cited} "
+          f"({progress.elapsed:.2f}s in all, {result.duration_s:.2f}s writing) into {store.path}")
+    if result.rows_outside_window:
+        print(f"note: dropped {result.rows_outside_window} item(s) the source returned from outside "
+              "--since/--until (not stored)", file=sys.stderr)
+    if result.rows_fetched == 0:
+        print("no rows: the source returned nothing for this " + ("query" if kind == "evidence" else "window"),
+              file=sys.stderr)
+    return EXIT_OK
+
+
+def _ingest_label(args: argparse.Namespace, kind: str) -> str:
+    if kind == "integration":
+        window = "".join(f" {name} {value.isoformat()}" for name, value in (("since", args.since),
+                                                                            ("until", args.until)) if value)
+        return f"ingesting {args.source} {args.object}{window}" + (f" (limit {args.limit})" if args.limit else "")
+    return f"ingesting {args.source} for {args.query!r} (limit {args.limit})"
+
+
+def _ingest(args: argparse.Namespace, kind: str) -> tuple[Callable[[], LoadResult], EvidenceStore]:
+    """The connector built as the Dagster resource builds it and checked, and the assets' ingestion call to run."""
+    from aragora_pipelines.ingest import DEFAULT_EVIDENCE_LIMIT, ingest_evidence, ingest_objects
+    from aragora_pipelines.sources import build_evidence_connector, build_integration_connector
+    from aragora_pipelines.store import EvidenceStore
+
+    run_id = f"cli-{uuid.uuid4().hex[:12]}"
+    if kind == "integration":
+        connector = build_integration_connector(args.source)
+        store = EvidenceStore(_db_path(args))
+        return lambda: ingest_objects(connector, store, service=args.source, object_type=args.object,
+                                      since=args.since, until=args.until, limit=args.limit, run_id=run_id,
+                                      asset_key=f"{args.source}_{args.object}"), store
+    cls = _evidence_class(args.source)
     if (args.since or args.until) and not cls.HAS_TIME_AXIS:
         print(f"note: {args.source} has no time axis; --since/--until are ignored", file=sys.stderr)
-    from aragora_pipelines.ingest import ingest_evidence
-    from assets.evidence import EvidenceConfig
-
-    connector = _resources()[args.source].build()
-    connector.require_configured()
+    evidence_connector = build_evidence_connector(args.source)
+    evidence_connector.require_configured()
     store = EvidenceStore(_db_path(args))
-    limit = args.limit or EvidenceConfig().limit
-    try:
-        with Progress(f"ingesting {args.source} for {args.query!r} (limit {limit})"):
-            result = ingest_evidence(connector, store, query=args.query, limit=limit, since=args.since,
-                                     until=args.until, run_id=f"cli-{uuid.uuid4().hex[:12]}",
-                                     asset_key=f"evidence_{args.source}", claim_id=args.claim)
-    except (ConnectorAuthError, ConnectorValidationError):
-        raise
-    except ConnectorError as exc:
-        raise CommandFailed(f"ingest failed, store unchanged: {one_line(exc)}") from None
-    with Progress("refreshing views and the full-text index"):
-        store.refresh_views()
-    print(f"{args.source}: {result.rows_fetched} fetched, {result.rows_new} new, {result.rows_changed} changed, "
-          f"{result.rows_unchanged} unchanged; {result.provenance_records} provenance records "
-          f"({result.duration_s:.2f}s) into {store.path}")
-    if result.rows_fetched == 0:
-        print("no rows: the source returned nothing for this query", file=sys.stderr)
+    args.limit = args.limit or DEFAULT_EVIDENCE_LIMIT
+    return lambda: ingest_evidence(evidence_connector, store, query=args.query, limit=args.limit, since=args.since,
+                                   until=args.until, run_id=run_id, asset_key=f"evidence_{args.source}",
+                                   claim_id=args.claim), store
+
+
+# --- inspection: loads, history, status ----------------------------------------------------------
+def cmd_loads(args: argparse.Namespace) -> int:
+    """The latest load of each asset and partition (or every load): counts, status, duration."""
+    from aragora_pipelines.inspection import loads
+    from aragora_pipelines.store import EvidenceStore
+
+    table = loads(EvidenceStore(_db_path(args)), asset=args.asset, partition=args.partition, every=args.every,
+                  limit=args.limit)
+    sys.stdout.write(render_table(table, 0))
+    if table.num_rows == 0:
+        print("no rows: no loads" + (f" of {args.asset}" if args.asset else "")
+              + (f" for partition {args.partition!r}" if args.partition is not None else ""), file=sys.stderr)
+    return EXIT_OK
+
+
+def cmd_history(args: argparse.Namespace) -> int:
+    """Every provenance version of one item, with a unified diff of its text between versions."""
+    from aragora_pipelines.inspection import item_history, similar_items
+    from aragora_pipelines.store import EvidenceStore
+
+    store = EvidenceStore(_db_path(args))
+    versions = item_history(store, args.item_id)
+    if not versions:
+        close = similar_items(store, args.item_id)
+        hint = f"; did you mean {', '.join(repr(c) for c in close)}?" if close else \
+            "; item ids look like 'local_docs:guide.md' (see `query \"SELECT id FROM evidence\"`)"
+        raise UsageError(f"no provenance for item {args.item_id!r} in {store.path}{hint}")
+    print(f"{args.item_id}: {len(versions)} version(s)")
+    for number, version in enumerate(versions, 1):
+        partition = f" [{version.partition_key}]" if version.partition_key else ""
+        print(f"\nv{number}  {version.fetched_at}  {version.connector}  {version.asset_key}{partition}  "
+              f"run {version.run_id or '-'}  content {version.content_hash[:12]}")
+        if number == 1:
+            continue
+        before = versions[number - 2]
+        if before.text is None or version.text is None:
+            print("  (no diff: the earlier text was not kept; the store keeps the superseded title and content of "
+                  "evidence items, from their first change in a store that has evidence_versions)")
+        elif before.text == version.text:
+            print("  (title and content unchanged: another hashed field changed, e.g. url, author or date)")
+        else:
+            old, new = f"{args.item_id} v{number - 1}", f"{args.item_id} v{number}"
+            for line in difflib.unified_diff(before.text.splitlines(), version.text.splitlines(), old, new,
+                                             lineterm=""):
+                print(line)
+    return EXIT_OK
+
+
+def cmd_status(args: argparse.Namespace) -> int:
+    """Per source: configured, last successful load, rows, and freshness against its policy."""
+    import pyarrow as pa
+
+    from aragora_pipelines.inspection import source_health
+    from aragora_pipelines.sources import skip_reason, source_statuses
+    from aragora_pipelines.store import EvidenceStore
+
+    db = _db_path(args)
+    if not db.exists():
+        print(f"note: no evidence database at {db} yet; every source counts as never loaded", file=sys.stderr)
+    statuses = source_statuses()
+    health = source_health(EvidenceStore(db) if db.exists() else None, statuses)
+    table = pa.table({
+        "source": [h.source for h in health], "kind": [h.kind for h in health],
+        "configured": [_yes(h.configured) for h in health],
+        "last_load": pa.array([h.last_load for h in health], pa.timestamp("us", tz="UTC")),
+        "loads": [h.loads for h in health], "rows": [h.rows for h in health],
+        "freshness": [h.freshness for h in health],
+        "note": [skip_reason(s) if not s.configured or not s.available else "" for s in statuses],
+    })
+    sys.stdout.write(render_table(table, 0))
     return EXIT_OK
 
 
@@ -482,6 +722,21 @@ def _db_path(args: argparse.Namespace) -> Path:
     return default_db_path()
 
 
+class _VersionAction(argparse.Action):
+    """``--version``: the installed package's version, looked up only when asked (the lookup costs ~80 ms)."""
+
+    def __init__(self, option_strings: Sequence[str], dest: str) -> None:
+        super().__init__(option_strings, dest, nargs=0, default=argparse.SUPPRESS,
+                         help="print the installed version and exit")
+
+    def __call__(self, parser: argparse.ArgumentParser, namespace: argparse.Namespace, values: Any,
+                 option_string: str | None = None) -> None:
+        from importlib.metadata import version
+
+        print(f"aragora-pipelines {version('aragora-pipelines')}")
+        parser.exit()
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser: one sub-command per task, ``--db`` accepted before or after the command."""
     common = argparse.ArgumentParser(add_help=False)
@@ -491,6 +746,7 @@ def build_parser() -> argparse.ArgumentParser:
         prog="aragora-pipelines", parents=[common], epilog=EXIT_STATUS_HELP,
         formatter_class=argparse.RawDescriptionHelpFormatter,
         description="Query, search, verify and ingest Aragora evidence stored in DuckDB; edit the topics.")
+    parser.add_argument("--version", action=_VersionAction)
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     def add(name: str, handler: Callable[[argparse.Namespace], int], help_text: str,
@@ -521,17 +777,38 @@ def build_parser() -> argparse.ArgumentParser:
 
     add("sources", cmd_sources, "List every connector: available, configured, and what to set if not.")
 
-    ingest = add("ingest", cmd_ingest, "Search one evidence source and load the results with provenance "
-                 "(the assets' code path, without a Dagster run), then refresh the views and search index.")
-    ingest.add_argument("source", metavar="SOURCE", help="an evidence source, e.g. local_docs, sql, hackernews "
-                        "(see `sources`)")
-    ingest.add_argument("--query", required=True, metavar="Q", help="what to search the source for")
+    ingest = add("ingest", cmd_ingest, "Search one evidence source (--query) or read one integration object type "
+                 "(--object) and load the results with provenance (the assets' code path, without a Dagster run); "
+                 "evidence loads then refresh the views and search index. Progress goes to stderr.")
+    ingest.add_argument("source", metavar="SOURCE", help="an evidence source (local_docs, sql, hackernews, ...) or "
+                        "an integration (stripe, hubspot, ...); see `sources`")
+    ingest.add_argument("--query", metavar="Q", help="evidence: what to search the source for (not empty)")
+    ingest.add_argument("--object", metavar="TYPE", help="integrations: the object type, e.g. charges, customers")
     ingest.add_argument("--since", type=_datetime_arg, metavar="D", help="start of the window (date or ISO "
                         "datetime, UTC), for sources with a time axis")
     ingest.add_argument("--until", type=_datetime_arg, metavar="D", help="end of the window (exclusive)")
-    ingest.add_argument("--limit", type=_positive_int, metavar="N", help="at most N items (default: the evidence "
-                        "assets' run-config limit)")
-    ingest.add_argument("--claim", metavar="ID", help="cite every result for this claim id")
+    ingest.add_argument("--limit", type=_positive_int, metavar="N", help="at most N items (default for evidence: "
+                        "the assets' run-config limit; integrations: every object in the window)")
+    ingest.add_argument("--claim", metavar="ID", help="evidence: cite every result for this claim id")
+    ingest.add_argument("--quiet", "-q", action="store_true", help="no progress on stderr; print only the summary")
+
+    loads = add("loads", cmd_loads, "Recent loads: the latest of each asset and partition with how many loads it "
+                "had, its row counts, status and duration, newest first.")
+    loads.add_argument("--asset", metavar="A", help="an asset key or a source (hackernews, stripe)")
+    loads.add_argument("--partition", metavar="P", help="one partition key, e.g. '2026-03-01|ai-safety'")
+    loads.add_argument("--every", action="store_true", help="every load, not only the latest per asset and partition")
+    loads.add_argument("--limit", type=_positive_int, default=20, metavar="N", help="at most N rows (20)")
+
+    history = add("history", cmd_history, "Every provenance version of one item (when, by which connector, run "
+                  "and partition) with a unified diff of its title and content between versions.")
+    history.add_argument("item_id", metavar="ITEM_ID", help="an item id, e.g. local_docs:rate-limiting-basics.md")
+
+    add("status", cmd_status, "Per source: configured, last successful load, rows, and freshness against its "
+        "freshness policy (daily sources: late after 26 h, stale after 48 h; weekly: 7 and 8 days).")
+
+    from aragora_pipelines import backfill  # talks to the running webserver over HTTP; imports no Dagster
+
+    backfill.add_arguments(add("backfill", backfill.cmd_backfill, backfill.HELP, parents=()))
 
     topics_common = argparse.ArgumentParser(add_help=False, parents=[common])
     topics_common.add_argument("--file", metavar="PATH", help="the topics YAML (default: $ARAGORA_TOPICS_FILE or "
@@ -543,7 +820,8 @@ def build_parser() -> argparse.ArgumentParser:
     for name, handler, text in (
         ("list", cmd_topics_list, "Print every topic: key, query, claim."),
         ("add", cmd_topics_add, "Add a topic (its key becomes a Dagster partition)."),
-        ("remove", cmd_topics_remove, "Remove a topic from the file; its stored evidence stays."),
+        ("remove", cmd_topics_remove, "Remove a topic from the file and, with DAGSTER_HOME set, its Dagster "
+         "partition (refused when it has materializations, unless --force); its stored evidence stays."),
     ):
         action = actions.add_parser(name, parents=[topics_common], help=text, description=textwrap.fill(text),
                                     epilog=EXIT_STATUS_HELP, formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -554,6 +832,9 @@ def build_parser() -> argparse.ArgumentParser:
             action.add_argument("--query", metavar="Q", help="what to search for (default: the key's words)")
             action.add_argument("--claim", metavar="ID", help="cite every result for this claim id")
             action.add_argument("--replace", action="store_true", help="change an existing topic")
+        if name == "remove":
+            action.add_argument("--force", action="store_true", help="remove it even if its partition has "
+                                "materializations (the stored evidence is kept)")
     return parser
 
 
@@ -561,6 +842,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``aragora-pipelines`` console script; returns the exit status."""
     logging.getLogger("sqlglot").setLevel(logging.CRITICAL)  # its parse warnings are not ours to show
     args = build_parser().parse_args(argv)
+    # Imported once the arguments are good: `--help` and usage errors never load DuckDB or the connectors.
+    from aragora_pipelines.store import StoreError, StoreLockTimeout
+    from connectors.exceptions import ConnectorAuthError, ConnectorError, ConnectorValidationError
+
     try:
         return args.handler(args)
     except (StoreLockTimeout, CommandFailed) as exc:

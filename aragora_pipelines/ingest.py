@@ -13,6 +13,11 @@ from typing import Any
 from aragora_pipelines.store import EvidenceStore, LoadContext, LoadResult
 from connectors.base import BaseConnector, Evidence
 from connectors.integration import IntegrationConnector
+from connectors.progress import notify
+from connectors.text import parse_datetime
+
+# Items per evidence search when nobody says otherwise (the assets' run config and `aragora-pipelines ingest`).
+DEFAULT_EVIDENCE_LIMIT = 200
 
 
 def describe_request(name: str, query: str, limit: int | None, since: datetime | None, until: datetime | None) -> str:
@@ -26,8 +31,11 @@ async def fetch_evidence(connector: BaseConnector, query: str, limit: int, since
     """Search with ``connector`` (closing its client afterwards); the window only where the source has time."""
     async with connector:
         if connector.HAS_TIME_AXIS:
-            return await connector.search(query, limit=limit, since=since, until=until)
-        return await connector.search(query, limit=limit)
+            items = await connector.search(query, limit=limit, since=since, until=until)
+        else:
+            items = await connector.search(query, limit=limit)
+    notify("items", connector.name, count=len(items))
+    return items
 
 
 def ingest_evidence(connector: BaseConnector, store: EvidenceStore, *, query: str, limit: int,
@@ -41,16 +49,41 @@ def ingest_evidence(connector: BaseConnector, store: EvidenceStore, *, query: st
         request=describe_request(connector.name, query, limit, since, until),
         run_id=run_id, asset_key=asset_key, partition_key=partition_key, claim_id=claim_id,
     )
+    items = asyncio.run(fetch_evidence(connector, query, limit, since, until))
+    items, outside = within_window(items, since, until) if connector.HAS_TIME_AXIS else (items, 0)
     # The staged file holds everything the write needs: the items are freed before DuckDB works (peak memory).
-    with store.stage_evidence(asyncio.run(fetch_evidence(connector, query, limit, since, until))) as staged:
-        return store.load_staged_evidence(staged, ctx)
+    staged = store.stage_evidence(items)
+    del items
+    with staged:
+        result = store.load_staged_evidence(staged, ctx)
+    result.rows_outside_window = outside
+    return result
+
+
+def within_window(items: list[Evidence], since: datetime | None, until: datetime | None
+                  ) -> tuple[list[Evidence], int]:
+    """The items created within [since, until) or at an unknown time, and how many were outside.
+
+    A server that ignores the requested window returns items of other days; stored, they would land in the
+    wrong partition, so they are dropped and counted instead.
+    """
+    since, until = parse_datetime(since), parse_datetime(until)
+    if since is None and until is None:
+        return items, 0
+    kept = [ev for ev in items if (created := parse_datetime(ev.created_at)) is None
+            or ((since is None or created >= since) and (until is None or created < until))]
+    return kept, len(items) - len(kept)
 
 
 async def fetch_objects(connector: IntegrationConnector, object_type: str, since: datetime | None,
                         until: datetime | None, limit: int | None) -> list[Any]:
     """Every object of ``object_type`` changed in the window (the connector follows pagination)."""
+    objects: list[Any] = []
     async with connector:
-        return [obj async for obj in connector.iter_objects(object_type, since=since, until=until, limit=limit)]
+        async for obj in connector.iter_objects(object_type, since=since, until=until, limit=limit):
+            objects.append(obj)
+            notify("items", connector.NAME, count=1)
+    return objects
 
 
 def ingest_objects(connector: IntegrationConnector, store: EvidenceStore, *, service: str, object_type: str,

@@ -12,9 +12,7 @@ import sys
 
 from dagster import DagsterInstance
 
-from aragora_pipelines.cli import source_statuses
 from aragora_pipelines.definitions import (
-    EMBEDDED_SOURCES,
     RESOURCES,
     apply_pool_limits,
     catalog_job,
@@ -23,15 +21,18 @@ from aragora_pipelines.definitions import (
     sync_topics,
 )
 from aragora_pipelines.resources import DuckDBStoreResource
+from aragora_pipelines.sources import EMBEDDED_SOURCES, skip_reason, source_statuses
 
 EXAMPLE_QUERY = """SELECT source, title, round(reliability_score, 3) AS reliability
 FROM evidence_current ORDER BY reliability_score DESC LIMIT 5"""
+# Dagster's console logger prints every step event at DEBUG; the summary below is what `make run` is for.
+QUIET_RUN_CONFIG = {"loggers": {"console": {"config": {"log_level": "WARNING"}}}}
 
 
 def skipped_sources() -> list[tuple[str, str]]:
     """Each source the offline run leaves out, with the reason (what to set, or that it needs network)."""
-    return [(status.source, status.to_set if status.configured == "no" else "needs network access")
-            for status in source_statuses() if status.source not in EMBEDDED_SOURCES]
+    return [(status.source, skip_reason(status)) for status in source_statuses()
+            if status.source not in EMBEDDED_SOURCES]
 
 
 def main() -> int:
@@ -43,12 +44,13 @@ def main() -> int:
     job = defs.resolve_job_def(embedded_default_job.name)
     failed = []
     for topic in topics:
-        result = job.execute_in_process(partition_key=topic, instance=instance, raise_on_error=False)
+        result = job.execute_in_process(partition_key=topic, instance=instance, raise_on_error=False,
+                                        run_config=QUIET_RUN_CONFIG)
         print(f"materialized {', '.join(f'evidence_{s}' for s in EMBEDDED_SOURCES)} [{topic}]: "
               f"{'ok' if result.success else 'FAILED'}")
         if not result.success:
             failed.append(topic)
-    defs.resolve_job_def(catalog_job.name).execute_in_process(instance=instance)
+    defs.resolve_job_def(catalog_job.name).execute_in_process(instance=instance, run_config=QUIET_RUN_CONFIG)
 
     for source, reason in skipped_sources():
         print(f"skipped {source}: {reason}")

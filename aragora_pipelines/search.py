@@ -69,6 +69,7 @@ def search_evidence(store: EvidenceStore, text: str, *, source: str | None = Non
     if not text.strip():
         raise ValueError("search text is empty; give the words to look for")
     with store.reader() as con:
+        store.require_store(con)
         load_fts(con)
         if not con.execute("SELECT count(*) FROM duckdb_schemas() WHERE schema_name = ?", [FTS_SCHEMA]).fetchone()[0]:
             raise StoreError(f"{store.path} has no full-text index yet; materialize evidence_catalog (make run) "

@@ -32,14 +32,18 @@ import duckdb
 from filelock import FileLock, Timeout
 
 from connectors.base import Evidence
-from connectors.provenance import GENESIS_HASH, SupportType, utc_timestamp
+from connectors.provenance import GENESIS_HASH, utc_timestamp
 from connectors.redact import contains_secret, redact, redact_mapping, redact_url
 
 if TYPE_CHECKING:
     import pyarrow as pa
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 DEFAULT_LOCK_TIMEOUT = 300.0
+
+# The text a chain hash covers for provenance.fetched_at: its canonical UTC form, as connectors.provenance.utc_timestamp
+# writes it (2026-03-04T05:06:07.123456Z). The column is a TIMESTAMPTZ; this recomputes the hashed text in SQL.
+CHAIN_TIMESTAMP_SQL = "strftime(fetched_at AT TIME ZONE 'UTC', '%Y-%m-%dT%H:%M:%S.%fZ')"
 
 _MIGRATIONS: dict[int, list[str]] = {
     1: [
@@ -115,7 +119,27 @@ _MIGRATIONS: dict[int, list[str]] = {
             created_at TIMESTAMPTZ
         )""",
     ],
+    # provenance.fetched_at becomes a timestamp like every other time column; only text whose canonical form is
+    # itself converts (the chain hashed that text), anything else stops the migration. Citations were all written
+    # as 'supports' without any judgement: their support becomes NULL, i.e. not assessed.
+    2: [
+        f"""SELECT CASE WHEN count(*) > 0 THEN error('provenance seq ' || min(seq) || ' has a fetched_at that is not a '
+              || 'canonical UTC timestamp, so its chain hash cannot be kept; restore the file from a backup')
+              END
+           FROM provenance
+           WHERE {CHAIN_TIMESTAMP_SQL.replace("fetched_at", "TRY_CAST(fetched_at AS TIMESTAMPTZ)")}
+                 IS DISTINCT FROM fetched_at""",
+        "ALTER TABLE provenance ALTER COLUMN fetched_at SET DATA TYPE TIMESTAMPTZ "
+        "USING CAST(fetched_at AS TIMESTAMPTZ)",
+        "ALTER TABLE claim_citations ALTER COLUMN support DROP NOT NULL",
+        "UPDATE claim_citations SET support = NULL WHERE support = 'supports'",
+    ],
 }
+
+# Superseded evidence text, one row per (item, content hash): created by the first load that changes an item.
+EVIDENCE_VERSIONS_DDL = """CREATE TABLE IF NOT EXISTS evidence_versions (
+    item_id VARCHAR NOT NULL, content_hash VARCHAR NOT NULL, title VARCHAR, content VARCHAR,
+    PRIMARY KEY (item_id, content_hash))"""
 
 # Views an analyst starts from; recreated by the evidence_catalog asset after loads.
 VIEWS: dict[str, str] = {
@@ -209,6 +233,7 @@ class LoadResult:
     rows_new: int = 0
     rows_changed: int = 0
     rows_unchanged: int = 0
+    rows_outside_window: int = 0  # returned by the source although outside --since/--until: dropped, not stored
     provenance_records: int = 0
     duration_s: float = 0.0
     load_id: str = ""
@@ -449,6 +474,10 @@ class EvidenceStore:
                     con.execute(statement)
                 con.execute(_bind("INSERT INTO schema_version VALUES (?, now())", [version]))
             con.execute("COMMIT")
+        except duckdb.Error as exc:
+            con.execute("ROLLBACK")
+            raise StoreError(f"cannot migrate {self.path} to schema version {SCHEMA_VERSION}, the file is "
+                             f"unchanged: {str(exc).splitlines()[0]}") from None
         except Exception:
             con.execute("ROLLBACK")
             raise
@@ -592,14 +621,18 @@ class EvidenceStore:
                     result.rows_new = counts.get("new", 0)
                     result.rows_changed = counts.get("changed", 0)
                     result.rows_unchanged = counts.get("unchanged", 0)
+                    if target == "evidence" and result.rows_changed:
+                        self._archive_changed_evidence(con)
                     self._apply(con, target, now, ctx, extra_update, extra_insert,
                                 inserts=result.rows_new > 0, updates=result.rows_new < result.rows_fetched)
                     result.provenance_records = self._append_provenance(con, target, fetched_at, ctx)
                     if ctx.claim_id and target == "evidence":
+                        # support NULL: whether the item supports, contradicts or contextualizes the claim is a
+                        # judgement nobody has made yet; a topic's search hit is not one.
                         con.execute(_bind(
                             """INSERT INTO claim_citations
-                               SELECT ?, id, ?, 1.0, ?, ? FROM classified ON CONFLICT DO NOTHING""",
-                            [ctx.claim_id, SupportType.SUPPORTS.value, ctx.run_id, now],
+                               SELECT ?, id, NULL, 1.0, ?, ? FROM classified ON CONFLICT DO NOTHING""",
+                            [ctx.claim_id, ctx.run_id, now],
                         ))
                     # From the small classified table: another pass over incoming would re-read every row.
                     result.ids = [r[0] for r in con.execute("SELECT id FROM classified ORDER BY position").fetchall()]
@@ -610,6 +643,19 @@ class EvidenceStore:
                 con.execute("ROLLBACK")
                 raise
         return result
+
+    @staticmethod
+    def _archive_changed_evidence(con: duckdb.DuckDBPyConnection) -> None:
+        """Keep the title and content of evidence rows about to change, by content hash, so versions can be diffed.
+
+        Only superseded versions are kept (the current one is the evidence row); ``aragora-pipelines history``
+        reads them. Versions replaced before this table existed are not recoverable.
+        """
+        con.execute(EVIDENCE_VERSIONS_DDL)
+        con.execute("""INSERT INTO evidence_versions
+                       SELECT e.id, e.content_hash, e.title, e.content
+                       FROM evidence e JOIN classified c USING (id) WHERE c.kind = 'changed'
+                       ON CONFLICT DO NOTHING""")
 
     def _apply(self, con: duckdb.DuckDBPyConnection, target: str, now: datetime, ctx: LoadContext,
                extra_update: str, extra_insert: tuple[str, ...], *, inserts: bool, updates: bool) -> None:
@@ -640,12 +686,13 @@ class EvidenceStore:
         """One record per new or changed row, chained to the item's latest record, computed in SQL.
 
         chain_hash = sha256(content_hash | previous_hash | fetched_at), the formula of
-        ``connectors.provenance.compute_chain_hash`` and of :meth:`verify`.
+        ``connectors.provenance.compute_chain_hash`` and of :meth:`verify`; ``fetched_at`` is the canonical text
+        (``utc_timestamp``) that :data:`CHAIN_TIMESTAMP_SQL` gives back from the stored timestamp.
         """
         return con.execute(_bind(
             f"""INSERT INTO provenance
                SELECT nextval('provenance_seq'), 'prov_' || substr(chain_hash, 1, 24), ?, item_id, content_hash,
-                      previous_hash, chain_hash, ?, ?, ?, ?, ?, ?, ?, ?
+                      previous_hash, chain_hash, CAST(? AS TIMESTAMPTZ), ?, ?, ?, ?, ?, ?, ?
                FROM (SELECT item_id, content_hash, previous_hash,
                             sha256(content_hash || '|' || previous_hash || '|' || ?) AS chain_hash
                      FROM (SELECT c.id AS item_id, c.content_hash,
@@ -680,8 +727,10 @@ class EvidenceStore:
             params.append(asset_key)
         clause = ("WHERE " + " AND ".join(where)) if where else ""
         with self.reader() as con:
-            if not self._has_table(con, "provenance"):
-                return []
+            self.require_store(con)
+            # A schema-1 file not yet migrated by a write holds the hashed text itself.
+            fetched_at = "fetched_at" if self._column_type(con, "provenance", "fetched_at") == "VARCHAR" \
+                else CHAIN_TIMESTAMP_SQL
             problems = [
                 f"provenance seq {seq} ({item_table} {item_id}): {reason}"
                 for seq, item_table, item_id, reason in con.execute(
@@ -694,7 +743,7 @@ class EvidenceStore:
                                ELSE 'chain hash does not match its fields (record changed)' END
                         FROM chain
                         WHERE previous_hash <> coalesce(prev, '{GENESIS_HASH}')
-                           OR chain_hash <> sha256(content_hash || '|' || previous_hash || '|' || fetched_at)
+                           OR chain_hash <> sha256(content_hash || '|' || previous_hash || '|' || {fetched_at})
                         ORDER BY seq""",
                     params,
                 ).fetchall()
@@ -747,6 +796,18 @@ class EvidenceStore:
     def _has_table(con: duckdb.DuckDBPyConnection, name: str) -> bool:
         return bool(con.execute("SELECT count(*) FROM information_schema.tables WHERE table_name = ?",
                                 [name]).fetchone()[0])
+
+    @staticmethod
+    def _column_type(con: duckdb.DuckDBPyConnection, table: str, column: str) -> str | None:
+        row = con.execute("SELECT data_type FROM information_schema.columns WHERE table_name = ? AND column_name = ?",
+                          [table, column]).fetchone()
+        return row[0] if row else None
+
+    def require_store(self, con: duckdb.DuckDBPyConnection) -> None:
+        """StoreError unless ``con`` is on an aragora evidence store, so another DuckDB file never reads as empty."""
+        if not self._has_table(con, "provenance"):
+            raise StoreError(f"{self.path} is not an aragora evidence store (no provenance table); point --db or "
+                             "ARAGORA_DUCKDB_PATH at the evidence database (default data/aragora.duckdb)")
 
     # --- data checks --------------------------------------------------------------------------
     def duplicate_ids(self, table: str) -> int:
@@ -828,6 +889,14 @@ class EvidenceStore:
         with self.reader() as con:
             return {t: (con.execute(f"SELECT count(*) FROM {t}").fetchone()[0] if self._has_table(con, t) else 0)
                     for t in ("evidence", "provenance", "loads", "claim_citations")}
+
+    def rows_held(self, table: str, source: str | None = None) -> int:
+        """Rows ``table`` holds now (only ``source``'s rows when given): an asset's size, not one load's."""
+        with self.reader() as con:
+            if not self._has_table(con, table):
+                return 0
+            where, params = ("WHERE source = ?", [source]) if source else ("", [])
+            return con.execute(f"SELECT count(*) FROM {table} {where}", params).fetchone()[0]
 
 
 def _sha256(text: str) -> str:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import copy
 import hashlib
 import json
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -69,6 +70,9 @@ def _hn_body(title_suffix: str = "") -> dict[str, Any]:
     body = json.loads(realapi_path("hackernews/algolia_search_by_url.json").read_text())
     body = copy.deepcopy(body)
     body["hits"][0]["title"] = body["hits"][0]["title"] + title_suffix
+    for offset, hit in enumerate(body["hits"]):  # inside the DAY partition: items outside it would be dropped
+        hit["created_at_i"] = int(datetime(2026, 1, 1, 12, tzinfo=UTC).timestamp()) + offset
+        hit["created_at"] = datetime.fromtimestamp(hit["created_at_i"], UTC).isoformat().replace("+00:00", "Z")
     return body
 
 
@@ -97,7 +101,9 @@ def test_crash_after_fetch_before_commit_leaves_the_store_unchanged(apisim, run_
         raise RuntimeError("injected crash after fetching, before commit")
 
     monkeypatch.setattr(EvidenceStore, "_log_load", crash)
-    failed = run_assets([asset], MultiPartitionKey({"date": "2026-01-02", "topic": "ai-safety"}), hackernews=config)
+    # Another partition of the same day: the simulator honours the day window, so it fetches the same 500 items.
+    failed = run_assets([asset], MultiPartitionKey({"date": "2026-01-01", "topic": "rate-limiting"}),
+                        hackernews=config)
     assert not failed.success
     assert store.counts() == counts
     assert store.query("SELECT id, content_hash, last_seen FROM evidence ORDER BY id") == before

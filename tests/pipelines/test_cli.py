@@ -8,17 +8,21 @@ import shutil
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import duckdb
 import pyarrow.parquet as pq
 import pytest
 import yaml
+from dagster import DagsterInstance, instance_for_test, materialize
 
 from aragora_pipelines.cli import main
-from aragora_pipelines.definitions import RESOURCES
+from aragora_pipelines.definitions import RESOURCES, evidence_assets
 from aragora_pipelines.ingest import ingest_evidence
+from aragora_pipelines.resources import DuckDBStoreResource, TopicsResource
 from aragora_pipelines.store import EvidenceStore
+from aragora_pipelines.topics import load_topics
 from connectors.registry import EVIDENCE_CONNECTORS, INTEGRATION_CONNECTORS
 
 ERROR_PREFIX = "aragora-pipelines: error: "
@@ -286,7 +290,8 @@ def test_verify_all_lists_every_problem(capsys: pytest.CaptureFixture[str], db: 
 
 # --- topics --------------------------------------------------------------------------------------
 @pytest.fixture
-def topics_yaml(tmp_path: Path) -> Path:
+def topics_yaml(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    monkeypatch.delenv("DAGSTER_HOME", raising=False)  # `topics remove` opens that instance (`make test` sets it)
     path = tmp_path / "topics.yaml"
     path.write_text("topics:\n  rate-limiting:\n    query: rate limiting\n    claim_id: claim_rl\n")
     return path
@@ -334,6 +339,54 @@ def test_topic_mistakes_are_status_2_and_leave_the_file(capsys: pytest.CaptureFi
 def test_topics_add_replace_changes_the_query(capsys: pytest.CaptureFixture[str], topics_yaml: Path) -> None:
     run(capsys, "topics", "add", "rate-limiting", "--query", "throttling", "--replace", "--file", str(topics_yaml))
     assert yaml.safe_load(topics_yaml.read_text())["topics"]["rate-limiting"] == {"query": "throttling"}
+
+
+def test_topics_remove_without_dagster_home_leaves_the_partition_to_the_sensor(
+        capsys: pytest.CaptureFixture[str], topics_yaml: Path) -> None:
+    status, out, _ = run(capsys, "topics", "remove", "rate-limiting", "--file", str(topics_yaml))
+    assert status == 0 and "DAGSTER_HOME is not set, so the topics sensor deletes its partition" in out
+    assert "rate-limiting" not in topics_yaml.read_text()
+
+
+@pytest.fixture
+def dagster_home(topics_yaml: Path) -> Iterator[DagsterInstance]:
+    """A Dagster instance on disk with DAGSTER_HOME pointing at it, holding one file topic and one UI-added one."""
+    with instance_for_test() as instance:
+        instance.add_dynamic_partitions("topics", ["rate-limiting", "added-in-ui"])
+        yield instance
+
+
+def test_topics_remove_deletes_the_entry_and_its_partition(capsys: pytest.CaptureFixture[str], topics_yaml: Path,
+                                                           dagster_home: DagsterInstance) -> None:
+    status, out, _ = run(capsys, "topics", "remove", "rate-limiting", "--file", str(topics_yaml))
+    assert status == 0 and out.startswith(f"removed topic 'rate-limiting' from {topics_yaml} and partition "
+                                          "'rate-limiting' from the Dagster instance at")
+    assert load_topics(topics_yaml) == {} and dagster_home.get_dynamic_partitions("topics") == ["added-in-ui"]
+    assert run(capsys, "topics", "remove", "added-in-ui", "--file", str(topics_yaml))[0] == 0  # only a partition
+    assert dagster_home.get_dynamic_partitions("topics") == []
+    status, _, err = run(capsys, "topics", "remove", "added-in-ui", "--file", str(topics_yaml))
+    assert status == 2
+    assert_one_line_error(err, "no topic 'added-in-ui' in", "nor a partition 'added-in-ui'")
+
+
+def test_topics_remove_refuses_a_materialized_topic_unless_forced(
+        capsys: pytest.CaptureFixture[str], topics_yaml: Path, dagster_home: DagsterInstance, tmp_path: Path) -> None:
+    resources = {**RESOURCES, "store": DuckDBStoreResource(path=str(tmp_path / "evidence.duckdb")),
+                 "topics": TopicsResource(file=str(topics_yaml))}
+    assert materialize([evidence_assets["local_docs"], evidence_assets["sql"]], partition_key="rate-limiting",
+                       resources=resources, instance=dagster_home).success
+    capsys.readouterr()  # the run's own log lines
+    before = topics_yaml.read_text()
+    status, _, err = run(capsys, "topics", "remove", "rate-limiting", "--file", str(topics_yaml))
+    assert status == 1
+    assert_one_line_error(err, "topic 'rate-limiting' has 2 materialized partitions across 2 assets; pass --force "
+                          "to remove it (stored evidence is kept)")
+    assert topics_yaml.read_text() == before and dagster_home.has_dynamic_partition("topics", "rate-limiting")
+    status, out, _ = run(capsys, "topics", "remove", "rate-limiting", "--force", "--file", str(topics_yaml))
+    assert status == 0 and "(topic 'rate-limiting' has 2 materialized partitions across 2 assets; stored " \
+        "evidence is kept)" in out
+    assert load_topics(topics_yaml) == {} and not dagster_home.has_dynamic_partition("topics", "rate-limiting")
+    assert EvidenceStore(tmp_path / "evidence.duckdb").counts()["evidence"] > 0
 
 
 # --- sources -------------------------------------------------------------------------------------
