@@ -37,7 +37,7 @@ from aragora_pipelines.resources import (
 )
 from aragora_pipelines.sources import EMBEDDED_SOURCES, resource_defaults, source_statuses
 from aragora_pipelines.sources import SAMPLE_DIR as SAMPLE_DIR  # re-exported: tests and tools find the samples here
-from aragora_pipelines.topics import load_topics, reconcile
+from aragora_pipelines.topics import load_topics, reconcile, scheduled_topics
 from assets.catalog import evidence_catalog_asset
 from assets.evidence import evidence_asset
 from assets.freshness import partition_freshness_checks
@@ -144,7 +144,7 @@ def _evidence_requests(context: ScheduleEvaluationContext, sources: list[str], t
                        ) -> Iterator[RunRequest | SkipReason]:
     """One run per topic over the configured ``sources``: yesterday's day x topic partition, or the topic."""
     day = _latest_day(context.scheduled_execution_time)
-    topics = context.instance.get_dynamic_partitions("topics")
+    topics = scheduled_topics(context.instance)
     selection = [AssetKey(f"evidence_{s}") for s in sources if configured(s)]
     if not topics or not selection:
         yield SkipReason("no topics yet, or none of these evidence sources is configured")
@@ -227,7 +227,8 @@ def daily_tick(schedule_def: ScheduleDefinition) -> time:
 
 freshness_checks = [
     *partition_freshness_checks([evidence_assets[s] for s in timed_sources if configured(s)],
-                                tick=daily_tick(daily_evidence_schedule), deadline_hour=FRESHNESS_DEADLINE_HOUR),
+                                tick=daily_tick(daily_evidence_schedule), deadline_hour=FRESHNESS_DEADLINE_HOUR,
+                                topics_of=scheduled_topics),
     *partition_freshness_checks([a for key, a in integration_assets.items() if configured(key.split("_", 1)[0])],
                                 tick=daily_tick(daily_integrations_schedule), deadline_hour=FRESHNESS_DEADLINE_HOUR),
 ]

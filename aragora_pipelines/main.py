@@ -22,6 +22,7 @@ from aragora_pipelines.definitions import (
 )
 from aragora_pipelines.resources import DuckDBStoreResource
 from aragora_pipelines.sources import EMBEDDED_SOURCES, skip_reason, source_statuses
+from aragora_pipelines.topics import scheduled_topics
 
 EXAMPLE_QUERY = """SELECT source, title, round(reliability_score, 3) AS reliability
 FROM evidence_current ORDER BY reliability_score DESC LIMIT 5"""
@@ -40,7 +41,7 @@ def main() -> int:
     instance = DagsterInstance.get() if os.environ.get("DAGSTER_HOME") else DagsterInstance.ephemeral()
     sync_topics(instance)
     apply_pool_limits(instance)
-    topics = instance.get_dynamic_partitions("topics")
+    topics = scheduled_topics(instance)
     job = defs.resolve_job_def(embedded_default_job.name)
     failed = []
     for topic in topics:

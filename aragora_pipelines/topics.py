@@ -327,6 +327,20 @@ def _edit_document(text: str, document: Any, key: str, topic: Topic | None) -> s
 
 
 # --- the Dagster side ----------------------------------------------------------------------------
+def scheduled_topics(instance: Any, path: Path | None = None) -> list[str]:
+    """The topics schedules and checks act on: those in the topics file that have a partition.
+
+    A partition kept only for its data after its topic left the file is not scheduled again; with no topics
+    file at all the partitions are all there is.
+    """
+    partitions = list(instance.get_dynamic_partitions(PARTITIONS))
+    path = path or topics_file()
+    if not path.exists():
+        return partitions
+    have = set(partitions)
+    return [key for key in load_topics(path) if key in have]
+
+
 def materialized_partitions(instance: Any, key: str) -> dict[str, int]:
     """Per asset, how many of its materialized partitions belong to topic ``key`` (``key`` or ``day|key``)."""
     counts: dict[str, int] = {}

@@ -7,7 +7,7 @@ instance's key-value store); in a run that materializes partitions (schedule, ba
 exactly those partitions.
 """
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from datetime import UTC, datetime, time, timedelta
 
 from dagster import (
@@ -54,15 +54,24 @@ def activation_times(instance: DagsterInstance, asset_key: str, topics: Iterable
     return {topic: datetime.fromisoformat(values[key]) for topic, key in keys.items()}
 
 
+TopicsOf = Callable[[DagsterInstance], Iterable[str]]
+
+
+def all_topic_partitions(instance: DagsterInstance) -> list[str]:
+    """Every key of the ``topics`` dynamic partitions."""
+    return list(instance.get_dynamic_partitions("topics"))
+
+
 def _partition(day: str, topic: str) -> str:
     return str(MultiPartitionKey({"date": day, "topic": topic})) if topic != DAY_ONLY else day
 
 
-def partition_freshness_check(asset_def: AssetsDefinition, *, tick: time, deadline_hour: int = 6
-                              ) -> AssetChecksDefinition:
+def partition_freshness_check(asset_def: AssetsDefinition, *, tick: time, deadline_hour: int = 6,
+                              topics_of: TopicsOf = all_topic_partitions) -> AssetChecksDefinition:
     """A check on a daily (or day x topic) asset: the due day's partition of every active topic exists.
 
-    ``tick`` is when the asset's daily schedule requests yesterday's partition.
+    ``tick`` is when the asset's daily schedule requests yesterday's partition; ``topics_of`` names the topics the
+    schedules act on (the code location passes the topics file's, so a topic kept only for its data is not due).
     """
     by_topic = isinstance(asset_def.partitions_def, MultiPartitionsDefinition)
     what = "Every active topic's partition" if by_topic else "The partition"
@@ -73,7 +82,7 @@ def partition_freshness_check(asset_def: AssetsDefinition, *, tick: time, deadli
     def _fresh(context: AssetCheckExecutionContext) -> AssetCheckResult:
         now = datetime.now(UTC)
         instance = context.instance
-        topics = instance.get_dynamic_partitions("topics") if by_topic else [DAY_ONLY]
+        topics = list(topics_of(instance)) if by_topic else [DAY_ONLY]
         active = activation_times(instance, asset_def.key.to_user_string(), topics, now)
         done = instance.get_materialized_partitions(asset_def.key)
         if context.has_partition_key or context.has_partition_key_range:
@@ -98,7 +107,7 @@ def partition_freshness_check(asset_def: AssetsDefinition, *, tick: time, deadli
     return _fresh
 
 
-def partition_freshness_checks(assets: Sequence[AssetsDefinition], *, tick: time, deadline_hour: int = 6
-                               ) -> list[AssetChecksDefinition]:
+def partition_freshness_checks(assets: Sequence[AssetsDefinition], *, tick: time, deadline_hour: int = 6,
+                               topics_of: TopicsOf = all_topic_partitions) -> list[AssetChecksDefinition]:
     """One freshness check per daily or day x topic asset."""
-    return [partition_freshness_check(a, tick=tick, deadline_hour=deadline_hour) for a in assets]
+    return [partition_freshness_check(a, tick=tick, deadline_hour=deadline_hour, topics_of=topics_of) for a in assets]

@@ -41,7 +41,9 @@ def store(store_path: Path) -> EvidenceStore:
 
 
 @pytest.fixture
-def instance() -> DagsterInstance:
+def instance(topics_file: Path, monkeypatch: pytest.MonkeyPatch) -> DagsterInstance:
+    """An ephemeral instance whose ``topics`` partitions match the topics file the code location reads."""
+    monkeypatch.setenv("ARAGORA_TOPICS_FILE", str(topics_file))
     inst = DagsterInstance.ephemeral()
     inst.add_dynamic_partitions("topics", ["ai-safety", "rate-limiting"])
     return inst

@@ -44,6 +44,7 @@ from aragora_pipelines.resources import (
     integration_resource_class,
 )
 from aragora_pipelines.store import EvidenceStore
+from aragora_pipelines.topics import scheduled_topics
 from assets.freshness import ACTIVE_KEY_PREFIX, CHECK_NAME, due_day, partition_freshness_check, tick_for
 from connectors.registry import EVIDENCE_CONNECTORS, INTEGRATION_CONNECTORS
 
@@ -64,12 +65,12 @@ def test_topics_sensor_adds_new_topics_and_applies_pool_limits(topics_file: Path
 
 
 def test_daily_evidence_schedule_targets_yesterday_for_configured_sources_only() -> None:
-    with instance_for_test() as instance:
-        instance.add_dynamic_partitions("topics", ["ai-safety", "rate-limiting"])
+    with instance_for_test() as instance:  # the shipped topics file: rate-limiting, circuit-breakers, ...
+        instance.add_dynamic_partitions("topics", ["circuit-breakers", "rate-limiting"])
         requests = list(daily_evidence_schedule(build_schedule_context(instance=instance,
                                                                        scheduled_execution_time=TICK)))
     assert len(requests) == 2 and all(isinstance(r, RunRequest) for r in requests)
-    assert {r.partition_key for r in requests} == {"2026-03-01|ai-safety", "2026-03-01|rate-limiting"}
+    assert {r.partition_key for r in requests} == {"2026-03-01|circuit-breakers", "2026-03-01|rate-limiting"}
     selected = {k.path[-1] for k in requests[0].asset_selection}
     assert "evidence_hackernews" in selected and "evidence_arxiv" in selected
     assert "evidence_twitter" not in selected and "evidence_newsapi" not in selected  # no credentials
@@ -227,8 +228,23 @@ def test_catalog_is_requested_after_a_source_loads(run_assets, instance) -> None
 def test_topic_schedule_runs_the_document_sources_per_topic() -> None:
     from aragora_pipelines.definitions import daily_topic_evidence_schedule
     with instance_for_test() as instance:
-        instance.add_dynamic_partitions("topics", ["ai-safety"])
+        instance.add_dynamic_partitions("topics", ["data-provenance"])
         requests = list(daily_topic_evidence_schedule(build_schedule_context(instance=instance,
                                                                              scheduled_execution_time=TICK)))
-    assert [r.partition_key for r in requests] == ["ai-safety"]
+    assert [r.partition_key for r in requests] == ["data-provenance"]
     assert {k.path[-1] for k in requests[0].asset_selection} == {"evidence_local_docs", "evidence_sql"}
+
+
+def test_a_partition_kept_for_its_data_after_its_topic_left_the_file_is_not_scheduled_or_due(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    topics = tmp_path / "topics.yaml"
+    topics.write_text("topics:\n  rate-limiting:\n    query: rate limiting\n", "utf-8")
+    monkeypatch.setenv("ARAGORA_TOPICS_FILE", str(topics))
+    with instance_for_test() as instance:
+        instance.add_dynamic_partitions("topics", ["rate-limiting", "retired-topic"])
+        requests = list(daily_evidence_schedule(build_schedule_context(instance=instance,
+                                                                       scheduled_execution_time=TICK)))
+        assert [r.partition_key for r in requests] == ["2026-03-01|rate-limiting"]
+        assert scheduled_topics(instance) == ["rate-limiting"]
+        topics.unlink()  # no topics file at all: the partitions are all there is
+        assert scheduled_topics(instance) == ["rate-limiting", "retired-topic"]

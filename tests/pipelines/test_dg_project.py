@@ -21,7 +21,7 @@ from tests.e2e.conftest import port_is_free, started_processes, stop_dagster_dev
 pytestmark = pytest.mark.slow
 
 VENV_BIN = Path(sys.executable).parent
-LOCATION = "aragora_pipelines.definitions"  # pyproject.toml's code_location_name, as workspace.yaml names it
+LOCATION = "aragora_pipelines"  # pyproject.toml's code_location_name, as workspace.yaml names it
 STARTUP_TIMEOUT = 120.0
 
 
