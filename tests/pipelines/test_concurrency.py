@@ -44,8 +44,9 @@ def test_eight_partitions_in_eight_processes_all_succeed_with_exact_rows(make_si
     # so both topics' runs for that day fetch the same 300 items at once and the other days fetch none.
     days = [f"2026-01-0{d}" for d in range(1, 5)]
     partitions = [(day, topic) for day in days for topic in TOPICS]
-    # fork: each run starts with Dagster already imported, so the test measures the runs, not imports
-    with multiprocessing.get_context("fork").Pool(8) as pool:
+    # spawn, not fork: forking a pytest process whose other threads (simulators, loggers, watchdogs) may hold a
+    # lock at that instant deadlocked a child now and then; a spawned run starts clean and imports what it needs.
+    with multiprocessing.get_context("spawn").Pool(8) as pool:
         outcomes = pool.starmap(materialize_partition,
                                 [(str(store_path), str(topics_file), sim.hn, day, topic) for day, topic in partitions])
     assert outcomes == [True] * 8
