@@ -17,9 +17,11 @@ import os
 import re
 import sys
 import textwrap
+import threading
 import time
 import uuid
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from datetime import date, datetime
 from decimal import Decimal
 from pathlib import Path
@@ -54,13 +56,29 @@ EXIT_STATUS_HELP = """exit status:
   0  success; an empty result is a success, with "no rows" on stderr
   1  the command ran and found a problem: verify found a broken provenance link,
      a source failed while fetching (the store is unchanged), the database stayed locked,
-     `topics remove` found materializations (pass --force)
+     the disk filled up while writing (the store is unchanged),
+     `topics remove` found materializations (pass --force), `query` hit its --timeout or
+     --memory-limit or gave way to a load waiting to write
   2  bad input: usage error, unknown source or topic, missing database file, a file that is
      not an evidence store, SQL that is not one read-only SELECT, a syntax error, an unknown
      table or column"""
 
 FORMATS = ("table", "csv", "json", "parquet")
 ANSI = re.compile(r"\x1b\[[0-9;]*m")
+# `query`'s limits (README, Command line): a runaway statement ends with one line, and a load never waits long.
+QUERY_TIMEOUT_ENV, QUERY_MEMORY_ENV, QUERY_YIELD_ENV = (
+    "ARAGORA_QUERY_TIMEOUT", "ARAGORA_QUERY_MEMORY_LIMIT", "ARAGORA_QUERY_YIELD_SECONDS")
+_MEMORY_SIZE = re.compile(r"(\d+(?:\.\d+)?)\s*(?:B|[KMGT]i?B)", re.IGNORECASE)  # DuckDB's memory_limit units
+_WATCH_INTERVAL = 0.2  # seconds between the query watchdog's looks at the clock and the writer lock
+
+
+@dataclass(frozen=True)
+class QueryLimits:
+    """What one `query` may take: wall-clock seconds, memory, and how long a load waiting to write may wait for it."""
+
+    timeout: float = 60.0
+    memory_limit: str = "2GB"
+    yield_after: float = 10.0
 
 
 class UsageError(Exception):
@@ -98,6 +116,9 @@ def read_only_statement(con: duckdb.DuckDBPyConnection, sql: str) -> str:
     except sqlglot.errors.SqlglotError as exc:
         _check_duckdb_select(con, sql)  # DuckDB's own verdict first: its syntax error, or the statement kind
         raise UsageError(f"could not check that the statement is a plain SELECT ({one_line(exc)})") from None
+    except RecursionError:  # sqlglot's parser recurses per nesting level: about 50 parentheses exhaust it
+        raise UsageError("the statement nests too deeply to check that it is a plain SELECT (about 50 levels of "
+                         "parentheses or subqueries); flatten it, e.g. with WITH clauses") from None
     if len(trees) != 1:
         raise UsageError(f"give exactly one SELECT statement (found {len(trees)})")
     if not isinstance(trees[0], read_only_roots):
@@ -123,24 +144,83 @@ def _check_duckdb_select(con: duckdb.DuckDBPyConnection, sql: str) -> None:
         raise UsageError(f"refused: DuckDB reads this as {kinds}; `query` is read-only and runs one SELECT")
 
 
-def run_query(store: EvidenceStore, sql: str) -> pa.Table:
-    """Run one checked SELECT on a read-only connection with file access off and settings locked."""
+def run_query(store: EvidenceStore, sql: str, limits: QueryLimits | None = None) -> pa.Table:
+    """Run one checked SELECT on a read-only connection with file access off, settings locked, within ``limits``.
+
+    File access is off for every path: DuckDB keeps the store's own files readable with external access off
+    (``read_blob`` on them would show overwritten text), so the local file system is disabled once the file is
+    open. Nothing can spill to disk then: the memory limit bounds the query, which never writes temporary files.
+    """
     import duckdb
 
     from aragora_pipelines.store import load_fts
 
-    with store.reader() as con:
+    limits = limits or QueryLimits()
+    with store.reader({"memory_limit": limits.memory_limit, "temp_directory": ""}) as con:
         load_fts(con)  # so fts_main_evidence.match_bm25 works; from the local wheel, never the network
         con.execute("SET enable_external_access = false")
+        con.execute("SET disabled_filesystems = 'LocalFileSystem'")
         con.execute("SET lock_configuration = true")
         store.require_store(con)
         statement = read_only_statement(con, sql)
-        try:
-            result = con.execute(statement)
-            json_columns = [i for i, column in enumerate(result.description) if column[1] == "JSON"]
-            return _with_json_type(result.to_arrow_table(), json_columns)
-        except duckdb.Error as exc:
-            raise UsageError(one_line(exc)) from None
+        with _Watchdog(con, store, limits) as watchdog:
+            try:
+                result = con.execute(statement)
+                json_columns = [i for i, column in enumerate(result.description) if column[1] == "JSON"]
+                return _with_json_type(result.to_arrow_table(), json_columns)
+            except duckdb.InterruptException:
+                raise CommandFailed(watchdog.reason or "the query was interrupted") from None
+            except duckdb.OutOfMemoryException:
+                raise CommandFailed(f"the query needs more memory than its limit of {limits.memory_limit} "
+                                    f"(--memory-limit, {QUERY_MEMORY_ENV}); narrow it or raise the limit") from None
+            except duckdb.PermissionException as exc:
+                if "file system" not in str(exc).lower():
+                    raise UsageError(one_line(exc)) from None
+                raise UsageError("refused: file system operations are disabled in `query`, for every path, the "
+                                 "store's own files included") from None
+            except duckdb.Error as exc:
+                raise UsageError(one_line(exc)) from None
+
+
+class _Watchdog:
+    """Interrupts a running query at its timeout, or once a load has waited ``yield_after`` seconds to write.
+
+    DuckDB has no statement timeout; ``interrupt()`` from this thread stops the statement. A load cannot open the
+    store while a query reads it, so the query gives way long before the load's lock timeout (300 s) runs out.
+    """
+
+    def __init__(self, con: duckdb.DuckDBPyConnection, store: EvidenceStore, limits: QueryLimits) -> None:
+        self.reason = ""
+        self._con, self._store, self._limits = con, store, limits
+        self._done = threading.Event()
+        self._thread = threading.Thread(target=self._watch, name="query-watchdog", daemon=True)
+
+    def __enter__(self) -> _Watchdog:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._done.set()
+        self._thread.join()
+
+    def _watch(self) -> None:
+        started, load_waiting_since = time.monotonic(), None
+        while not self._done.wait(_WATCH_INTERVAL):
+            now = time.monotonic()
+            if now - started >= self._limits.timeout:
+                self.reason = (f"the query was stopped after {self._limits.timeout:g}s (--timeout, "
+                               f"{QUERY_TIMEOUT_ENV}); narrow it or raise the limit")
+            elif self._store.writer_waiting():
+                load_waiting_since = now if load_waiting_since is None else load_waiting_since
+                if now - load_waiting_since >= self._limits.yield_after:
+                    self.reason = (f"the query gave way after {now - started:.0f}s to a load waiting to write to "
+                                   f"{self._store.path} (a load cannot start while a query reads the store); run it "
+                                   "again when the load has finished")
+            else:
+                load_waiting_since = None
+            if self.reason:
+                self._con.interrupt()
+                return
 
 
 def _with_json_type(table: pa.Table, indexes: Sequence[int]) -> pa.Table:
@@ -182,7 +262,9 @@ def _cell(value: Any, width: int) -> str:
         text = str(value)
     else:
         text = _plain(value)
-    text = " ".join(text.split())
+    from connectors.text import escape_controls
+
+    text = escape_controls(" ".join(text.split()))
     return text if width <= 0 or len(text) <= width else text[: width - 1] + "…"
 
 
@@ -195,7 +277,7 @@ def render_table(table: pa.Table, width: int = 60) -> str:
     """An aligned text table (cells cut at ``width`` characters; 0 keeps them whole)."""
     import pyarrow as pa
 
-    names = table.column_names
+    names = [_cell(name, 0) for name in table.column_names]
     rows = [[_cell(value, width) for value in row] for row in _rows(table)]
     numeric = [pa.types.is_integer(t) or pa.types.is_floating(t) or pa.types.is_decimal(t) for t in table.schema.types]
     widths = [max([len(n), *(len(r[i]) for r in rows)]) for i, n in enumerate(names)]
@@ -208,14 +290,21 @@ def render_table(table: pa.Table, width: int = 60) -> str:
 
 
 def render_csv(table: pa.Table) -> str:
-    """CSV with a header row; NULL is an empty field."""
+    """CSV with a header row; NULL is an empty field; control characters but newline and tab shown as ``\\xNN``."""
+    from connectors.text import escape_controls
+
+    def field(value: Any) -> Any:
+        if value is None or isinstance(value, int | float):
+            return "" if value is None else value
+        text = value if isinstance(value, str) else \
+            json.dumps(value, default=_plain) if isinstance(value, dict | list) else _plain(value)
+        return escape_controls(text)
+
     out = io.StringIO()
     writer = csv.writer(out, lineterminator="\n")
-    writer.writerow(table.column_names)
+    writer.writerow([field(name) for name in table.column_names])
     for row in _rows(table):
-        writer.writerow(["" if v is None else v if isinstance(v, str | int | float) else
-                         json.dumps(v, default=_plain) if isinstance(v, dict | list) else _plain(v)
-                         for v in row])
+        writer.writerow([field(v) for v in row])
     return out.getvalue()
 
 
@@ -230,9 +319,15 @@ def render_json(table: pa.Table) -> str:
     for name in table.column_names:
         names.append(name if name not in names else f"{name}_{table.column_names[:len(names)].count(name) + 1}")
     nested = [isinstance(t, pa.JsonType) for t in table.schema.types]
-    rows = [{name: _finite(json.loads(value) if parse and value is not None else value)
-             for name, value, parse in zip(names, row, nested, strict=True)} for row in _rows(table)]
-    return json.dumps(rows, default=_plain, ensure_ascii=False, indent=2, allow_nan=False) + "\n"
+    try:
+        rows = [{name: _finite(json.loads(value) if parse and value is not None else value)
+                 for name, value, parse in zip(names, row, nested, strict=True)} for row in _rows(table)]
+        text = json.dumps(rows, default=_plain, ensure_ascii=False, indent=2, allow_nan=False)
+    except RecursionError:
+        raise UsageError("a value is nested too deeply to print as JSON; use --format table or csv, or select "
+                         "it as text (CAST(... AS VARCHAR))") from None
+    # JSON escapes C0 control characters itself; DEL and C1 (0x9b is a CSI) only occur inside strings: \u-escape them
+    return re.sub(r"[\x7f-\x9f]", lambda m: f"\\u{ord(m.group()):04x}", text) + "\n"
 
 
 def _finite(value: Any) -> Any:
@@ -268,7 +363,7 @@ def cmd_query(args: argparse.Namespace) -> int:
         raise UsageError("parquet is binary: give --output FILE")
     if output is not None:
         _check_output(output, db)
-    table = run_query(EvidenceStore(db), args.sql)
+    table = run_query(EvidenceStore(db), args.sql, QueryLimits(args.timeout, args.memory_limit, _query_yield()))
     render: Callable[[pa.Table], str] = {
         "table": lambda t: render_table(t, args.max_width), "csv": render_csv, "json": render_json,
         "parquet": lambda t: "",
@@ -294,6 +389,7 @@ def cmd_search(args: argparse.Namespace) -> int:
     """BM25 full-text search with highlighted snippets."""
     from aragora_pipelines.search import search_evidence
     from aragora_pipelines.store import EvidenceStore
+    from connectors.text import escape_controls
 
     if args.source is not None:
         _evidence_class(args.source)
@@ -310,8 +406,10 @@ def cmd_search(args: argparse.Namespace) -> int:
     for rank, hit in enumerate(hits, 1):
         score = f"bm25 {hit.score:.3f}" if hit.score is not None else "bm25 -"
         exact = "  (exact title)" if hit.exact_title else ""
-        print(f"{rank}. {hit.title}{exact}\n   {hit.source} | reliability {hit.reliability:.3f} | {score} | "
-              f"{hit.id}\n   {hit.url or '(no url)'}\n   {hit.snippet}\n")
+        title, source, item_id, url = (escape_controls(text) for text in (hit.title, hit.source, hit.id,
+                                                                            hit.url or "(no url)"))
+        print(f"{rank}. {title}{exact}\n   {source} | reliability {hit.reliability:.3f} | {score} | "
+              f"{item_id}\n   {url}\n   {hit.snippet}\n")  # the snippet comes escaped, then highlighted
     return EXIT_OK
 
 
@@ -554,6 +652,47 @@ def _positive_int(value: str) -> int:
     return number
 
 
+def _timeout_arg(value: str) -> float:
+    """``--timeout`` (default ``ARAGORA_QUERY_TIMEOUT``): positive seconds."""
+    try:
+        seconds = float(value)
+    except ValueError:
+        seconds = math.nan
+    if not (0 < seconds < math.inf):
+        raise argparse.ArgumentTypeError(f"expected a positive number of seconds, got {value!r} (--timeout or "
+                                         f"{QUERY_TIMEOUT_ENV})")
+    return seconds
+
+
+def _memory_arg(value: str) -> str:
+    """``--memory-limit`` (default ``ARAGORA_QUERY_MEMORY_LIMIT``): a size such as 2GB, 512MB or 1.5GiB."""
+    size = _MEMORY_SIZE.fullmatch(value.strip())
+    if size is None or float(size.group(1)) == 0:
+        raise argparse.ArgumentTypeError(f"expected a size such as 2GB, 512MB or 1.5GiB, got {value!r} "
+                                         f"(--memory-limit or {QUERY_MEMORY_ENV})")
+    return value.strip()
+
+
+def _query_yield() -> float:
+    """``ARAGORA_QUERY_YIELD_SECONDS`` (default 10): how long a load waiting to write may wait for a query.
+
+    Below a load's lock timeout, so the load never fails because of a query.
+    """
+    from aragora_pipelines.store import DEFAULT_LOCK_TIMEOUT
+
+    raw = os.environ.get(QUERY_YIELD_ENV, "").strip()
+    if not raw:
+        return QueryLimits.yield_after
+    try:
+        seconds = float(raw)
+    except ValueError:
+        seconds = math.nan
+    if not 0 <= seconds < DEFAULT_LOCK_TIMEOUT:
+        raise UsageError(f"{QUERY_YIELD_ENV} must be seconds from 0 up to a load's lock timeout "
+                         f"({DEFAULT_LOCK_TIMEOUT:.0f}), got {raw!r}")
+    return seconds
+
+
 def _check_ingest_args(args: argparse.Namespace, kind: str) -> None:
     """UsageError for options that do not fit the source: a query for evidence, an object type for integrations."""
     if args.since and args.until and args.since >= args.until:
@@ -601,6 +740,9 @@ def cmd_ingest(args: argparse.Namespace) -> int:
     if result.rows_outside_window:
         print(f"note: dropped {result.rows_outside_window} item(s) the source returned from outside "
               "--since/--until (not stored)", file=sys.stderr)
+    if result.items_skipped:
+        print(f"note: skipped {result.items_skipped} item(s) the source could not read (warnings above say which "
+              "and why)", file=sys.stderr)
     if result.rows_fetched == 0:
         print("no rows: the source returned nothing for this " + ("query" if kind == "evidence" else "window"),
               file=sys.stderr)
@@ -659,6 +801,7 @@ def cmd_history(args: argparse.Namespace) -> int:
     """Every provenance version of one item, with a unified diff of its text between versions."""
     from aragora_pipelines.inspection import item_history, similar_items
     from aragora_pipelines.store import EvidenceStore
+    from connectors.text import escape_controls
 
     store = EvidenceStore(_db_path(args))
     versions = item_history(store, args.item_id)
@@ -670,8 +813,8 @@ def cmd_history(args: argparse.Namespace) -> int:
     print(f"{args.item_id}: {len(versions)} version(s)")
     for number, version in enumerate(versions, 1):
         partition = f" [{version.partition_key}]" if version.partition_key else ""
-        print(f"\nv{number}  {version.fetched_at}  {version.connector}  {version.asset_key}{partition}  "
-              f"run {version.run_id or '-'}  content {version.content_hash[:12]}")
+        print(escape_controls(f"\nv{number}  {version.fetched_at}  {version.connector}  {version.asset_key}"
+                              f"{partition}  run {version.run_id or '-'}  content {version.content_hash[:12]}"))
         if number == 1:
             continue
         before = versions[number - 2]
@@ -684,7 +827,7 @@ def cmd_history(args: argparse.Namespace) -> int:
             old, new = f"{args.item_id} v{number - 1}", f"{args.item_id} v{number}"
             for line in difflib.unified_diff(before.text.splitlines(), version.text.splitlines(), old, new,
                                              lineterm=""):
-                print(line)
+                print(escape_controls(line))
     return EXIT_OK
 
 
@@ -764,6 +907,13 @@ def build_parser() -> argparse.ArgumentParser:
     query.add_argument("--output", metavar="FILE", help="write the result to FILE (required for parquet)")
     query.add_argument("--max-width", type=int, default=60, metavar="N",
                        help="cut table cells at N characters; 0 keeps them whole (default: 60)")
+    query.add_argument("--timeout", type=_timeout_arg, metavar="SECONDS",
+                       default=os.environ.get(QUERY_TIMEOUT_ENV) or str(QueryLimits.timeout),
+                       help=f"stop the query after SECONDS (default: ${QUERY_TIMEOUT_ENV} or {QueryLimits.timeout:g})")
+    query.add_argument("--memory-limit", type=_memory_arg, metavar="SIZE",
+                       default=os.environ.get(QUERY_MEMORY_ENV) or QueryLimits.memory_limit,
+                       help=f"the most memory the query may use; it writes no temporary files (default: "
+                       f"${QUERY_MEMORY_ENV} or {QueryLimits.memory_limit})")
 
     search = add("search", cmd_search, "Full-text search over evidence title and content, BM25-ranked, an "
                  "exact title match first, with a highlighted snippet, source, reliability and URL.")
@@ -843,12 +993,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     logging.getLogger("sqlglot").setLevel(logging.CRITICAL)  # its parse warnings are not ours to show
     args = build_parser().parse_args(argv)
     # Imported once the arguments are good: `--help` and usage errors never load DuckDB or the connectors.
-    from aragora_pipelines.store import StoreError, StoreLockTimeout
+    from aragora_pipelines.store import StoreDiskFull, StoreError, StoreLockTimeout
     from connectors.exceptions import ConnectorAuthError, ConnectorError, ConnectorValidationError
 
     try:
         return args.handler(args)
-    except (StoreLockTimeout, CommandFailed) as exc:
+    except (StoreLockTimeout, StoreDiskFull, CommandFailed) as exc:
         return _fail(exc, EXIT_FAILED)
     except (UsageError, StoreError, TopicError, ConnectorAuthError, ConnectorValidationError) as exc:
         return _fail(exc, EXIT_USAGE)
@@ -860,7 +1010,9 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def _fail(exc: BaseException, status: int) -> int:
-    print(f"aragora-pipelines: error: {one_line(exc)}", file=sys.stderr)
+    from connectors.text import escape_controls  # a DuckDB error may quote stored text
+
+    print(f"aragora-pipelines: error: {escape_controls(one_line(exc))}", file=sys.stderr)
     return status
 
 

@@ -57,6 +57,7 @@ def ingest_evidence(connector: BaseConnector, store: EvidenceStore, *, query: st
     with staged:
         result = store.load_staged_evidence(staged, ctx)
     result.rows_outside_window = outside
+    result.items_skipped = len(getattr(connector, "skipped", ()))  # LocalDocs lists the files it could not use
     return result
 
 

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 import duckdb
 
 from aragora_pipelines.store import FTS_SCHEMA, EvidenceStore, StoreError, load_fts
-from connectors.text import query_terms, snippet
+from connectors.text import escape_controls, query_terms, snippet
 
 # An exact (case-insensitive) title match ranks above every other hit, then BM25 score, then id for a stable order.
 SEARCH_SQL = f"""
@@ -25,8 +25,7 @@ FROM (SELECT id, source, title, url, reliability_score, content,
 WHERE (score IS NOT NULL OR exact_title) AND ($source IS NULL OR source = $source)
 ORDER BY exact_title DESC, score DESC NULLS LAST, id
 LIMIT $limit"""
-
-
+# Terminal control characters: C0 but tab and newline, DEL and C1 (ESC starts CSI/OSC sequences, 0x9b is a CSI).
 @dataclass(frozen=True)
 class SearchHit:
     """One ranked result: what it is, where it came from, how reliable, and where the query matched."""
@@ -81,5 +80,5 @@ def search_evidence(store: EvidenceStore, text: str, *, source: str | None = Non
         flat = " ".join((content or "").split())
         hits.append(SearchHit(id=eid, source=src, title=title or "", url=url, reliability=reliability,
                               score=score, exact_title=exact,
-                              snippet=highlight(snippet(flat, stems, width=width), stems, mark)))
+                              snippet=highlight(escape_controls(snippet(flat, stems, width=width)), stems, mark)))
     return hits

@@ -12,6 +12,7 @@ concurrent backfill runs and readers wait instead of failing.
 from __future__ import annotations
 
 import dataclasses
+import errno
 import hashlib
 import json
 import os
@@ -20,8 +21,8 @@ import socket
 import tempfile
 import time
 import uuid
-from collections.abc import Callable, Iterable, Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from decimal import Decimal
@@ -34,12 +35,16 @@ from filelock import FileLock, Timeout
 from connectors.base import Evidence
 from connectors.provenance import GENESIS_HASH, utc_timestamp
 from connectors.redact import contains_secret, redact, redact_mapping, redact_url
+from connectors.text import strip_terminal_controls
+from connectors.webhooks import DEFAULT_REPLAY_RETENTION
 
 if TYPE_CHECKING:
     import pyarrow as pa
 
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 DEFAULT_LOCK_TIMEOUT = 300.0
+# The connect config of every store connection: offline, DuckDB never fetches or auto-loads an extension.
+OFFLINE_CONFIG = {"autoinstall_known_extensions": False, "autoload_known_extensions": False}
 
 # The text a chain hash covers for provenance.fetched_at: its canonical UTC form, as connectors.provenance.utc_timestamp
 # writes it (2026-03-04T05:06:07.123456Z). The column is a TIMESTAMPTZ; this recomputes the hashed text in SQL.
@@ -134,6 +139,15 @@ _MIGRATIONS: dict[int, list[str]] = {
         "ALTER TABLE claim_citations ALTER COLUMN support DROP NOT NULL",
         "UPDATE claim_citations SET support = NULL WHERE support = 'supports'",
     ],
+    # The webhook replay check's record (DuckDBSeenDeliveries): each accepted delivery id, pruned after retention.
+    3: [
+        """CREATE TABLE IF NOT EXISTS webhook_deliveries (
+            service VARCHAR NOT NULL,
+            delivery_id VARCHAR NOT NULL,
+            seen_at TIMESTAMPTZ NOT NULL,
+            PRIMARY KEY (service, delivery_id)
+        )""",
+    ],
 }
 
 # Superseded evidence text, one row per (item, content hash): created by the first load that changes an item.
@@ -211,6 +225,29 @@ class StoreLockTimeout(StoreError):
     """The database stayed locked by another process for longer than the timeout."""
 
 
+class StoreDiskFull(StoreError):
+    """The file system filled up during a write; the write was rolled back (the message says what is unchanged)."""
+
+
+def _disk_full_error(path: str | Path, unchanged: str = "the store is unchanged") -> StoreDiskFull:
+    """The one-line error for a write to ``path`` that ran out of space, saying what the rollback kept unchanged."""
+    return StoreDiskFull(f"disk full while writing {path}; {unchanged}")
+
+
+def _is_disk_full(exc: BaseException) -> bool:
+    """Whether ``exc`` is the file system running out of space, as an OSError or as DuckDB's report of one."""
+    if isinstance(exc, OSError):
+        return exc.errno in (errno.ENOSPC, errno.EDQUOT)
+    text = str(exc).lower()
+    return isinstance(exc, duckdb.Error) and ("no space left on device" in text or "disk quota exceeded" in text)
+
+
+def _rollback(con: duckdb.DuckDBPyConnection) -> None:
+    """Roll back the open transaction; a COMMIT that failed has already ended it, and its error is the one to show."""
+    with suppress(duckdb.Error):
+        con.execute("ROLLBACK")
+
+
 @dataclass(frozen=True)
 class LoadContext:
     """Where a load comes from: Dagster run, asset and partition, the connector and the redacted request."""
@@ -234,6 +271,7 @@ class LoadResult:
     rows_changed: int = 0
     rows_unchanged: int = 0
     rows_outside_window: int = 0  # returned by the source although outside --since/--until: dropped, not stored
+    items_skipped: int = 0  # items the source could not read (a damaged file): skipped with a warning, not stored
     provenance_records: int = 0
     duration_s: float = 0.0
     load_id: str = ""
@@ -245,9 +283,13 @@ def _is_lock_error(exc: Exception) -> bool:
     return "lock" in text and ("conflicting" in text or "could not set" in text or "resource temporarily" in text)
 
 
-def open_duckdb(path: str | Path, *, read_only: bool = False, timeout: float = DEFAULT_LOCK_TIMEOUT
-                ) -> duckdb.DuckDBPyConnection:
-    """Open ``path``, retrying DuckDB's cross-process lock with jittered backoff until ``timeout``."""
+def open_duckdb(path: str | Path, *, read_only: bool = False, timeout: float = DEFAULT_LOCK_TIMEOUT,
+                settings: Mapping[str, Any] | None = None) -> duckdb.DuckDBPyConnection:
+    """Open ``path``, retrying DuckDB's cross-process lock with jittered backoff until ``timeout``.
+
+    Extensions are never installed or loaded automatically, set in the connect config so that not even opening
+    the file fetches one (a SQLite file would); ``settings`` adds DuckDB settings to that config.
+    """
     path = str(path)
     if read_only and not os.path.exists(path):
         raise StoreError(f"no evidence database at {path}; run `make run` or a materialization first, "
@@ -256,11 +298,16 @@ def open_duckdb(path: str | Path, *, read_only: bool = False, timeout: float = D
     delay = 0.02
     while True:
         try:
-            con = duckdb.connect(path, read_only=read_only)
+            con = duckdb.connect(path, read_only=read_only, config={**OFFLINE_CONFIG, **(settings or {})})
             con.execute("SET TimeZone = 'UTC'")
-            con.execute("SET autoinstall_known_extensions = false")  # offline: never fetch an extension
             return con
         except duckdb.IOException as exc:
+            if _is_disk_full(exc):
+                raise _disk_full_error(path) from None
+            if "extension" in str(exc).lower():
+                raise StoreError(f"{path} is not a DuckDB database (reading it would need a DuckDB extension, and "
+                                 "none is installed or loaded automatically); point --db or ARAGORA_DUCKDB_PATH at "
+                                 "the evidence database") from None
             if not _is_lock_error(exc):
                 raise StoreError(f"cannot open the evidence database {path}: {exc}") from None
             if time.monotonic() >= deadline:
@@ -351,10 +398,13 @@ def _encodable(ev: Evidence) -> Evidence:
 
 
 def _evidence_row(ev: Evidence) -> dict[str, Any]:
-    """One evidence row: the URL redacted before it is hashed and stored, metadata redacted before storing."""
-    url = redact_url(ev.url) if ev.url else ev.url
-    if url != ev.url:
-        ev = dataclasses.replace(ev, url=url)
+    """One evidence row: the URL redacted and terminal controls stripped from the text before it is hashed and
+    stored (every source's title, author and content pass here), metadata redacted before storing."""
+    clean = {name: strip_terminal_controls(value) for name in ("title", "author", "content")
+             if isinstance(value := getattr(ev, name), str)}
+    clean["url"] = redact_url(ev.url) if ev.url else ev.url
+    if any(value != getattr(ev, name) for name, value in clean.items()):
+        ev = dataclasses.replace(ev, **clean)
     try:
         content_hash = ev.content_hash
     except UnicodeEncodeError:
@@ -419,9 +469,9 @@ class EvidenceStore:
 
     # --- connections --------------------------------------------------------------------
     @contextmanager
-    def reader(self) -> Iterator[duckdb.DuckDBPyConnection]:
-        """A read-only connection (waits while a writer holds the file)."""
-        con = open_duckdb(self.path, read_only=True, timeout=self.lock_timeout)
+    def reader(self, settings: Mapping[str, Any] | None = None) -> Iterator[duckdb.DuckDBPyConnection]:
+        """A read-only connection (waits while a writer holds the file); ``settings`` go into its connect config."""
+        con = open_duckdb(self.path, read_only=True, timeout=self.lock_timeout, settings=settings)
         try:
             self._check_version(con, writable=False)
             yield con
@@ -447,6 +497,23 @@ class EvidenceStore:
                 con.close()
         finally:
             self._writer_lock.release()
+
+    def writer_waiting(self) -> bool:
+        """True while another process holds the writer lock, i.e. a load is writing or waiting to open the file.
+
+        A reader holding the database that sees it knows a load waits for it: a long query gives way (``query``).
+        """
+        probe = FileLock(self._writer_lock.lock_file)
+        if not os.path.exists(probe.lock_file):
+            return False
+        try:
+            probe.acquire(blocking=False)
+        except Timeout:
+            return True
+        except OSError:  # a lock file this process may not open (another account's): it cannot tell
+            return False
+        probe.release()
+        return False
 
     def initialize(self) -> None:
         """Create or migrate the schema."""
@@ -475,11 +542,13 @@ class EvidenceStore:
                 con.execute(_bind("INSERT INTO schema_version VALUES (?, now())", [version]))
             con.execute("COMMIT")
         except duckdb.Error as exc:
-            con.execute("ROLLBACK")
+            _rollback(con)
+            if _is_disk_full(exc):
+                raise _disk_full_error(self.path) from None
             raise StoreError(f"cannot migrate {self.path} to schema version {SCHEMA_VERSION}, the file is "
                              f"unchanged: {str(exc).splitlines()[0]}") from None
         except Exception:
-            con.execute("ROLLBACK")
+            _rollback(con)
             raise
 
     # --- loads ----------------------------------------------------------------------------
@@ -510,8 +579,10 @@ class EvidenceStore:
                     line = json.dumps(_evidence_row(ev), ensure_ascii=False)
                     longest = max(longest, len(line))
                     out.write(line + "\n")
-        except BaseException:
+        except BaseException as exc:
             Path(name).unlink(missing_ok=True)
+            if _is_disk_full(exc):
+                raise _disk_full_error(name) from None
             raise
         return StagedRows(Path(name), len(unique), longest * 4)  # characters to a bound on UTF-8 bytes
 
@@ -639,8 +710,10 @@ class EvidenceStore:
                 result.duration_s = time.monotonic() - started
                 self._log_load(con, result, ctx, "success", now, None)
                 con.execute("COMMIT")
-            except BaseException:
-                con.execute("ROLLBACK")
+            except BaseException as exc:
+                _rollback(con)
+                if _is_disk_full(exc):
+                    raise _disk_full_error(self.path) from None
                 raise
         return result
 
@@ -861,10 +934,19 @@ class EvidenceStore:
     def refresh_views(self) -> list[str]:
         """(Re)create the analyst views and rebuild the full-text index over evidence; returns the view names."""
         with self.writer() as con:
-            for name, body in VIEWS.items():
-                con.execute(f"CREATE OR REPLACE VIEW {name} AS {body}")
             load_fts(con)
-            con.execute(FTS_INDEX)
+            con.execute("BEGIN TRANSACTION")  # all or nothing: a failed rebuild keeps the previous views and index
+            try:
+                for name, body in VIEWS.items():
+                    con.execute(f"CREATE OR REPLACE VIEW {name} AS {body}")
+                con.execute(FTS_INDEX)
+                con.execute("COMMIT")
+            except BaseException as exc:
+                _rollback(con)
+                if _is_disk_full(exc):
+                    raise _disk_full_error(self.path, "the views and the search index are unchanged (rows "
+                                                      "already loaded are kept)") from None
+                raise
         return list(VIEWS)
 
     # --- reading ------------------------------------------------------------------------------
@@ -897,6 +979,44 @@ class EvidenceStore:
                 return 0
             where, params = ("WHERE source = ?", [source]) if source else ("", [])
             return con.execute(f"SELECT count(*) FROM {table} {where}", params).fetchone()[0]
+
+
+class DuckDBSeenDeliveries:
+    """The webhook replay check's record in the store (``webhook_deliveries``): it survives restarts and is shared.
+
+    Implements :class:`connectors.webhooks.SeenDeliveries`. Ids older than ``retention`` seconds are pruned on
+    every call, so the table holds about one retention window of deliveries.
+    """
+
+    def __init__(self, store: EvidenceStore, retention: float = DEFAULT_REPLAY_RETENTION) -> None:
+        if not retention > 0:
+            raise StoreError(f"webhook replay retention must be more than 0 seconds, got {retention!r}")
+        self.store = store
+        self.retention = float(retention)
+
+    def remember(self, service: str, delivery_id: str, now: float) -> bool:
+        """Record ``delivery_id`` at ``now`` (epoch seconds); False when it was seen within the retention."""
+        seen_at = datetime.fromtimestamp(now, UTC)
+        with self.store.writer() as con:
+            con.execute("BEGIN TRANSACTION")
+            try:
+                con.execute(_bind("DELETE FROM webhook_deliveries WHERE seen_at <= ?",
+                                  [datetime.fromtimestamp(now - self.retention, UTC)]))
+                inserted = con.execute(_bind("INSERT INTO webhook_deliveries VALUES (?, ?, ?) ON CONFLICT DO NOTHING",
+                                             [service, delivery_id, seen_at])).fetchone()[0]
+                con.execute("COMMIT")
+            except BaseException as exc:
+                _rollback(con)
+                if _is_disk_full(exc):
+                    raise _disk_full_error(self.store.path) from None
+                raise
+        return inserted == 1
+
+    def forget(self, service: str, delivery_id: str) -> None:
+        """Drop ``delivery_id`` so a retry of it is accepted."""
+        with self.store.writer() as con:
+            con.execute(_bind("DELETE FROM webhook_deliveries WHERE service = ? AND delivery_id = ?",
+                              [service, delivery_id]))
 
 
 def _sha256(text: str) -> str:

@@ -89,6 +89,7 @@ def load_metadata(result: Any, rows_held: int, table: str, schema: TableSchema, 
         "rows_changed": MetadataValue.int(result.rows_changed),
         "rows_unchanged": MetadataValue.int(result.rows_unchanged),
         "rows_outside_window": MetadataValue.int(result.rows_outside_window),
+        "items_skipped": MetadataValue.int(result.items_skipped),
         "provenance_records": MetadataValue.int(result.provenance_records),
         "load_seconds": round(result.duration_s, 3),
         "dagster/column_schema": schema,
@@ -131,6 +132,8 @@ def evidence_asset(source: str, *, partitions_def: PartitionsDefinition, has_tim
         store = store_resource.get_store()
         context.log.info(f"{name}[{context.partition_key}]: {result.rows_fetched} fetched, {result.rows_new} new, "
                          f"{result.rows_changed} changed, {result.rows_unchanged} unchanged")
+        for _, reason in getattr(connector, "skipped", ()):  # files LocalDocs could not read, in the run's log
+            context.log.warning(f"{name}: skipped a file: {reason}")
         return MaterializeResult(
             metadata=load_metadata(result, store.rows_held("evidence", source), "evidence", EVIDENCE_TABLE_SCHEMA,
                                    store.preview("evidence", result.ids)),

@@ -38,6 +38,20 @@ DEFAULT_AUTHORITY = 0.6
 
 _MD_HEADING = re.compile(r"^#{1,6}\s+(.+?)\s*#*\s*$", re.MULTILINE)
 _RST_UNDERLINE = re.compile(r"^([=\-~^\"'`#*+]){3,}\s*$")
+_ESCAPED_BYTE = re.compile(rb"\\x([0-9a-f]{2})")
+
+
+def shown_path(relative: str) -> str:
+    """A relative path as valid UTF-8 text for ids, titles and messages: undecodable bytes of a file name
+    (kept by Python as lone surrogates) become ``\\xNN``, so two names differing only in them stay distinct."""
+    return os.fsencode(relative).decode("utf-8", "backslashreplace")
+
+
+def _real_path(shown: str) -> str:
+    """The file name behind :func:`shown_path` (a path with a backslash is refused by the guards anyway)."""
+    if "\\x" not in shown:
+        return shown
+    return os.fsdecode(_ESCAPED_BYTE.sub(lambda m: bytes([int(m[1], 16)]), shown.encode("utf-8", "surrogateescape")))
 
 
 @dataclass(frozen=True)
@@ -71,13 +85,12 @@ def _first_heading(extension: str, raw: str) -> str:
 def _pdf_text(data: bytes) -> tuple[str, str]:
     """(title, text) of a PDF's text layer, read with pypdf."""
     from pypdf import PdfReader
-    from pypdf.errors import PdfReadError
 
     try:
         reader = PdfReader(io.BytesIO(data))
         pages = [page.extract_text() or "" for page in reader.pages]
         title = (reader.metadata.title if reader.metadata else None) or ""
-    except (PdfReadError, ValueError, KeyError, TypeError) as exc:
+    except Exception as exc:  # pypdf on a damaged file raises almost anything (IndexError, RecursionError...)
         raise ConnectorParseError(f"not a readable PDF ({type(exc).__name__}: {str(exc)[:80]})") from None
     return str(title), "\n\n".join(page.strip() for page in pages if page.strip())
 
@@ -92,10 +105,13 @@ def _extract(extension: str, data: bytes) -> tuple[str, str]:
     if extension == ".json":
         try:
             parsed = json.loads(raw)
+            text = json.dumps(parsed, indent=2, ensure_ascii=False)
         except ValueError:
             return "", raw.strip()
+        except RecursionError:  # the parser and the encoder recurse once per level
+            raise ConnectorParseError("JSON nested too deeply to read") from None
         title = parsed.get("title") if isinstance(parsed, dict) else None
-        return (title if isinstance(title, str) else ""), json.dumps(parsed, indent=2, ensure_ascii=False)
+        return (title if isinstance(title, str) else ""), text
     return _first_heading(extension, raw), raw.strip()
 
 
@@ -108,9 +124,13 @@ class LocalDocsConnector(BaseConnector):
     ``local_docs:<relative posix path>``; ``fetch`` takes that path (with or without the prefix).
     Both apply the same guards: ``..``, absolute paths, symlinks leaving the root, hidden files or
     folders (any component starting with ``.``) and files over ``max_file_bytes`` are refused;
-    ``search`` skips them silently, ``fetch`` raises :class:`ConnectorValidationError` (and returns
-    None for a missing file). ``since``/``until`` filter on the file's modification time. File
-    reads run in a worker thread.
+    ``fetch`` raises :class:`ConnectorValidationError` (and returns None for a missing file), or
+    :class:`ConnectorParseError` for a file that cannot be read (a damaged PDF, JSON nested too deeply).
+    ``search`` never lets one file sink the folder: it skips a refused or unreadable file (also a
+    symlink loop) with a warning naming the file and why, and lists it in ``skipped`` (path, reason)
+    until the next search. A file name's undecodable bytes appear as ``\\xNN`` in its id and title
+    (:func:`shown_path`). ``since``/``until`` filter on the file's modification time. File reads run
+    in a worker thread.
 
     Scores (all in [0, 1]):
     - confidence = 0.4 + 0.5 * log_scale(word count, 2000): a document with substantial text is
@@ -140,6 +160,7 @@ class LocalDocsConnector(BaseConnector):
         self.max_file_bytes = check_count("max_file_bytes", max_file_bytes, self.name)
         self.authority = check_score("authority", authority, self.name)
         self.half_life_days = check_positive("half_life_days", half_life_days, self.name)
+        self.skipped: list[tuple[str, str]] = []  # (path, reason) of the files the last search could not use
 
     @property
     def name(self) -> str:
@@ -170,7 +191,7 @@ class LocalDocsConnector(BaseConnector):
         return root
 
     def _refuse(self, relative: str, reason: str) -> ConnectorValidationError:
-        return ConnectorValidationError(f"refused path {relative!r}: {reason}", connector=self.name)
+        return ConnectorValidationError(f"refused path {shown_path(relative)!r}: {reason}", connector=self.name)
 
     def _checked_file(self, root: Path, relative: str) -> tuple[Path, os.stat_result] | None:
         """The resolved file and its stat when ``relative`` passes every guard; None when it does not exist.
@@ -188,7 +209,10 @@ class LocalDocsConnector(BaseConnector):
             raise self._refuse(relative, "'..' is not allowed")
         if any(part.startswith(".") for part in pure.parts):
             raise self._refuse(relative, "hidden files and folders (names starting with '.') are not served")
-        resolved = (root / pure).resolve()
+        try:
+            resolved = (root / pure).resolve()
+        except (OSError, RuntimeError):  # Python 3.11 raises RuntimeError for a symlink loop, 3.13 OSError
+            raise self._refuse(relative, "it cannot be resolved (a symlink loop?)") from None
         if not resolved.is_relative_to(root):
             raise self._refuse(relative, "it resolves (through a symlink) to a file outside the root")
         if any(part.startswith(".") for part in resolved.relative_to(root).parts):
@@ -222,13 +246,13 @@ class LocalDocsConnector(BaseConnector):
         try:
             title, text = _extract(extension, data)
         except ConnectorParseError as exc:
-            raise ConnectorParseError(f"{relative}: {exc.message}", connector=self.name) from None
+            raise ConnectorParseError(f"{shown_path(relative)}: {exc.message}", connector=self.name) from None
         return _Document(
             relative=relative,
             extension=extension,
             size=stat.st_size,
             modified=datetime.fromtimestamp(stat.st_mtime, UTC),
-            title=title.strip() or PurePosixPath(relative).stem,
+            title=title.strip() or PurePosixPath(shown_path(relative)).stem,
             text=text,
         )
 
@@ -246,10 +270,11 @@ class LocalDocsConnector(BaseConnector):
     # --- evidence -------------------------------------------------------------------------
     def _to_evidence(self, doc: _Document, extra: dict[str, Any] | None = None) -> Evidence:
         words = len(doc.text.split())
+        shown = shown_path(doc.relative)
         return Evidence(
-            id=evidence_id(self.SOURCE, doc.relative),
+            id=evidence_id(self.SOURCE, shown),
             source_type=self.source_type,
-            source_id=doc.relative,
+            source_id=shown,
             content=doc.text,
             title=doc.title,
             created_at=iso_utc(doc.modified),
@@ -257,7 +282,7 @@ class LocalDocsConnector(BaseConnector):
             freshness=freshness(doc.modified, self.half_life_days),
             authority=self.authority,
             metadata={
-                "path": doc.relative,
+                "path": shown,
                 "extension": doc.extension,
                 "size_bytes": doc.size,
                 "modified_at": iso_utc(doc.modified),
@@ -273,11 +298,16 @@ class LocalDocsConnector(BaseConnector):
         terms = query_terms(query)
         patterns = {term: re.compile(rf"\b{re.escape(term)}") for term in terms}
         ranked: list[tuple[int, int, _Document, list[str]]] = []
+        self.skipped = []
         for relative in self._candidates(root):
             try:
                 doc = self._load(root, relative)
-            except (ConnectorValidationError, ConnectorParseError) as exc:
-                log.debug("%s: skipping %s (%s)", self.name, relative, exc)
+            except (ConnectorValidationError, ConnectorParseError, OSError, RecursionError) as exc:
+                shown = shown_path(relative)
+                reason = exc.message if isinstance(exc, ConnectorValidationError | ConnectorParseError) else (
+                    f"{shown}: cannot be read ({type(exc).__name__}: {exc})")
+                self.skipped.append((shown, reason))
+                log.warning("%s: skipped a file: %s", self.name, reason)  # the reason names the file
                 continue
             if doc is None or not in_window(doc.modified, since, until):
                 continue
@@ -314,6 +344,7 @@ class LocalDocsConnector(BaseConnector):
 
     def _fetch_sync(self, relative: str) -> Evidence | None:
         root = self._root()
+        relative = _real_path(relative)
         checked = self._checked_file(root, relative)
         if checked is None:
             return None

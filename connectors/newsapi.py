@@ -11,7 +11,7 @@ from urllib.parse import urlsplit
 
 import httpx
 
-from connectors.base import BaseConnector, Evidence, PaginationGuard, in_window
+from connectors.base import BaseConnector, Evidence, PaginationGuard, in_window, send_bounded
 from connectors.base import evidence_id as scoped_id
 from connectors.exceptions import (
     ConnectorAPIError,
@@ -243,7 +243,8 @@ class NewsAPIConnector(BaseConnector):
         """One page of ``/v2/everything``, with NewsAPI's error codes mapped from the body."""
 
         async def call() -> dict[str, Any]:
-            response = await self.client.get("/v2/everything", params=params)
+            response = await send_bounded(self.client, "GET", "/v2/everything", self, "GET /v2/everything",
+                                          params=params)
             try:
                 body = response.json()
             except ValueError:

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import hashlib
 import re
 import sqlite3
+import threading
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import date, datetime, time
@@ -45,6 +47,7 @@ from connectors.base import (
 from connectors.exceptions import (
     ConnectorAPIError,
     ConnectorError,
+    ConnectorTimeoutError,
     ConnectorValidationError,
     connector_error_handler,
 )
@@ -58,7 +61,15 @@ DEFAULT_MAX_ROWS = 1000
 DEFAULT_AUTHORITY = 0.7
 DEFAULT_CONFIDENCE = 0.8
 FRESHNESS_HALF_LIFE_DAYS = 365.0
+DEFAULT_STATEMENT_TIMEOUT = 60.0  # seconds one statement may run (execution and reading its rows)
 _FETCH_CHUNK = 256
+# User-defined functions (macros) of a DuckDB file named like a built-in: a macro ``instr``/``lower`` would make
+# every row match the table search. Qualified with ``system.main`` so the check itself cannot be shadowed.
+_DUCKDB_SHADOWING = """
+    SELECT DISTINCT u.function_name FROM system.main.duckdb_functions() AS u
+    WHERE NOT u.internal AND system.main.lower(u.function_name) IN (
+        SELECT system.main.lower(b.function_name) FROM system.main.duckdb_functions() AS b WHERE b.internal)
+    ORDER BY 1"""
 
 _IDENTIFIER = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 _NAME = re.compile(r"^[A-Za-z_]\w*$")
@@ -186,6 +197,14 @@ def _sqlite_read_only(action: int, *_: Any) -> int:
     return sqlite3.SQLITE_OK if action in _SQLITE_ALLOWED_ACTIONS else sqlite3.SQLITE_DENY
 
 
+def _interrupt(connection: Any, expired: threading.Event) -> None:
+    """Timer callback: mark the statement as over its time and interrupt it (DuckDB and sqlite3 allow this
+    from another thread; a connection closed meanwhile has nothing left to stop)."""
+    expired.set()
+    with contextlib.suppress(Exception):
+        connection.interrupt()
+
+
 def _json_safe(value: Any) -> Any:
     """A column value as JSON metadata (dates as ISO text, bytes as their length, others as text)."""
     if value is None or isinstance(value, bool | int | float | str):
@@ -216,7 +235,10 @@ class SQLConnector(BaseConnector):
     bare path ending in .duckdb/.db/.sqlite. The database itself opens the file read-only (DuckDB
     ``read_only=True`` with external access disabled and the configuration locked; SQLite
     ``mode=ro`` with an authorizer that only allows reads), and every statement must pass
-    :func:`validate_select` first. ``search`` runs ``sql=`` (keyword) or the configured ``sql``
+    :func:`validate_select` first; a DuckDB file that defines functions (macros) named like built-ins
+    (``instr``, ``lower``, ...) is refused, and every statement, with the reading of its rows, is
+    interrupted after ``statement_timeout`` seconds (default 60; :class:`ConnectorTimeoutError`).
+    ``search`` runs ``sql=`` (keyword) or the configured ``sql``
     with ``$query`` (or ``:query``), ``$limit`` and ``params`` bound, never interpolated; with only
     ``table`` configured it selects the mapped columns whose title or content contains the query
     (case-insensitively; SQLite folds ASCII only), newest ``created_at`` first. ``fetch`` reads one
@@ -249,6 +271,7 @@ class SQLConnector(BaseConnector):
         authority: float = DEFAULT_AUTHORITY,
         confidence: float = DEFAULT_CONFIDENCE,
         half_life_days: float = FRESHNESS_HALF_LIFE_DAYS,
+        statement_timeout: float = DEFAULT_STATEMENT_TIMEOUT,
         **kwargs: Any,
     ) -> None:
         super().__init__(base_url=base_url, **kwargs)
@@ -268,6 +291,7 @@ class SQLConnector(BaseConnector):
         self.authority = check_score("authority", authority, self.name)
         self.confidence = check_score("confidence", confidence, self.name)
         self.half_life_days = check_positive("half_life_days", half_life_days, self.name)
+        self.statement_timeout = check_positive("statement_timeout", statement_timeout, self.name)
 
     @property
     def name(self) -> str:
@@ -313,63 +337,86 @@ class SQLConnector(BaseConnector):
         limit: int,
         accept: Callable[[Mapping[str, Any]], bool] | None = None,
     ) -> tuple[list[str], list[dict[str, Any]]]:
-        """Validate and run one SELECT: its column names and up to ``limit`` rows that ``accept`` keeps."""
+        """Validate and run one SELECT: its column names and up to ``limit`` rows that ``accept`` keeps.
+
+        The statement and the reading of its rows get ``statement_timeout`` seconds; then the connection is
+        interrupted and the call ends with :class:`ConnectorTimeoutError`.
+        """
         if database.engine == "duckdb":
             if duckdb is None:
                 raise ConnectorValidationError("duckdb is not installed; install it to read DuckDB files")
             sql = colon_params_to_dollar(sql)
         validate_select(sql, database.engine)
         database_errors: tuple[type[Exception], ...] = (sqlite3.Error, *((duckdb.Error,) if duckdb else ()))
+        expired = threading.Event()
         try:
-            connection, cursor = self._execute(database, sql, params)
+            connection = self._connect(database)
+            timer = threading.Timer(self.statement_timeout, _interrupt, (connection, expired))
+            timer.daemon = True
+            timer.start()
             try:
+                cursor = self._execute(connection, database, sql, params)
                 names = [d[0] for d in cursor.description or []]
                 rows: list[dict[str, Any]] = []
-                while len(rows) < limit:
+                while len(rows) < limit and not expired.is_set():
                     chunk = cursor.fetchmany(_FETCH_CHUNK)
                     if not chunk:
                         break
                     mapped = (dict(zip(names, values, strict=False)) for values in chunk)
                     rows.extend(row for row in mapped if accept is None or accept(row))
             finally:
+                timer.cancel()
                 connection.close()
         except database_errors as exc:
-            raise self._db_error(database, exc) from None
+            if not expired.is_set():
+                raise self._db_error(database, exc) from None
+        if expired.is_set():
+            raise ConnectorTimeoutError(
+                f"the statement ran over statement_timeout={self.statement_timeout:g}s and was stopped; "
+                "narrow it or raise statement_timeout",
+                connector=self.name,
+            )
         return names, rows[:limit]
 
-    def _execute(self, database: Database, sql: str, params: Mapping[str, Any]) -> tuple[Any, Any]:
-        """Open the file read-only and execute ``sql``, binding only the parameters it names."""
+    def _connect(self, database: Database) -> Any:
+        """The database file opened read-only (DuckDB with file access off, SQLite with a read-only authorizer)."""
         if database.engine == "duckdb":
-            connection = duckdb.connect(
+            return duckdb.connect(
                 str(database.path),
                 read_only=True,
-                config={"enable_external_access": False, "lock_configuration": True},
+                # offline: opening a file DuckDB cannot read natively (e.g. SQLite) must not fetch an extension
+                config={"autoinstall_known_extensions": False, "autoload_known_extensions": False,
+                        "enable_external_access": False, "lock_configuration": True},
             )
-            try:
-                statements = duckdb.extract_statements(sql)
-                if len(statements) != 1 or statements[0].type != duckdb.StatementType.SELECT:
-                    raise ConnectorValidationError(
-                        "DuckDB reads this text as something other than one SELECT; it was not run",
-                        connector=self.name,
-                    )
-                wanted = statements[0].named_parameters
-                missing = sorted(wanted - set(params))
-                if missing:
-                    raise ConnectorValidationError(
-                        f"the statement uses ${', $'.join(missing)} but params does not give them",
-                        connector=self.name,
-                    )
-                return connection, connection.execute(statements[0], {name: params[name] for name in wanted})
-            except BaseException:
-                connection.close()
-                raise
         connection = sqlite3.connect(f"{database.path.as_uri()}?mode=ro", uri=True)
-        try:
-            connection.set_authorizer(_sqlite_read_only)
-            return connection, connection.execute(sql, dict(params))
-        except BaseException:
-            connection.close()
-            raise
+        connection.set_authorizer(_sqlite_read_only)
+        return connection
+
+    def _execute(self, connection: Any, database: Database, sql: str, params: Mapping[str, Any]) -> Any:
+        """Execute ``sql`` on an open connection, binding only the parameters it names; returns the cursor."""
+        if database.engine == "sqlite":  # SQLite files hold no functions: nothing can shadow a built-in
+            return connection.execute(sql, dict(params))
+        shadowing = [row[0] for row in connection.execute(_DUCKDB_SHADOWING).fetchall()]
+        if shadowing:
+            raise ConnectorValidationError(
+                f"the database defines function(s) named like DuckDB built-ins ({', '.join(shadowing[:10])}), which "
+                "would change what every query means; it is not read. Drop or rename them in the source database",
+                connector=self.name,
+            )
+        statements = duckdb.extract_statements(sql)
+        if len(statements) != 1 or statements[0].type != duckdb.StatementType.SELECT:
+            raise ConnectorValidationError(
+                "DuckDB reads this text as something other than one SELECT; it was not run",
+                connector=self.name,
+            )
+        wanted = statements[0].named_parameters
+        missing = sorted(wanted - set(params))
+        if missing:
+            raise ConnectorValidationError(
+                f"the statement uses ${', $'.join(missing)} but params does not give them",
+                connector=self.name,
+            )
+        return connection.execute(statements[0], {name: params[name] for name in wanted})
 
     # --- mapping --------------------------------------------------------------------------
     def _column(self, row: Mapping[str, Any], field: str) -> Any:

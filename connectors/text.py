@@ -14,7 +14,23 @@ _SKIP_TAGS = {"script", "style", "noscript", "template"}
 _WS = re.compile(r"[ \t\r\f\v]+")
 _NL = re.compile(r"\n\s*\n+")
 _NEEDS_WORK = re.compile(r"[<&\r\n\t\f\v]|  ")
-_HTML_TITLE = re.compile(r"<title[^>]*>(.*?)</title>|<h1[^>]*>(.*?)</h1>", re.IGNORECASE | re.DOTALL)
+# An opening and a closing pattern per title tag, each matched in one linear scan: no pattern spans the title's
+# text, since a backtracking ``<title[^>]*>(.*?)</title>`` is quadratic over ``"<title" * 200000``.
+_TITLE_TAGS = tuple(
+    (re.compile(rf"<{tag}\b[^<>]*>", re.IGNORECASE), re.compile(rf"</{tag}\s*>", re.IGNORECASE))
+    for tag in ("title", "h1")
+)
+MAX_TITLE_MARKUP = 4096  # characters of a title's markup turned into text; the rest of a runaway title is dropped
+# Terminal control: CSI (ESC [ or 0x9b ... final byte), OSC/DCS/SOS/PM/APC strings up to BEL or ST, other ESC
+# sequences, then any remaining C0 (except tab and newline), DEL and C1 character. A string introducer without
+# its terminator loses only the introducer. Each alternative stops at the next control character: linear.
+_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")
+_TERMINAL_CONTROL = re.compile(
+    r"(?:\x1b\[|\x9b)[0-?]*[ -/]*[@-~]"
+    r"|(?:\x1b[\]PX^_]|[\x90\x98\x9d\x9e\x9f])[^\x00-\x08\x0b-\x1f\x7f-\x9f]*(?:\x07|\x1b\\|\x9c)"
+    r"|\x1b[ -/]*[0-~]"
+    r"|[\x00-\x08\x0b-\x1f\x7f-\x9f]"
+)
 
 
 class _TextExtractor(HTMLParser):
@@ -66,9 +82,36 @@ def html_to_text(value: object) -> str:
 
 
 def html_title(raw: str) -> str:
-    """The text of an HTML page's ``<title>`` (else its first ``<h1>``), or ''."""
-    match = _HTML_TITLE.search(raw)
-    return html_to_text(match.group(1) or match.group(2)) if match else ""
+    """The text of an HTML page's ``<title>`` (else its first ``<h1>``), or ''.
+
+    Linear in the page: one search for the opening tag and one for its closing tag, and at most
+    ``MAX_TITLE_MARKUP`` characters of markup turned into text.
+    """
+    for opening, closing in _TITLE_TAGS:
+        start = opening.search(raw)
+        end = closing.search(raw, start.end()) if start else None
+        if start and end:
+            return html_to_text(raw[start.end() : min(end.start(), start.end() + MAX_TITLE_MARKUP)])
+    return ""
+
+
+def strip_terminal_controls(value: str) -> str:
+    """``value`` without terminal control sequences or characters (ESC/CSI/OSC, C0 but tab and newline, C1).
+
+    Stored text is shown in terminals (``query``, ``search``, ``history``): an OSC 52 would write the
+    clipboard, ``ESC[8m`` hide what follows. A carriage return becomes a newline, so it cannot overwrite a line.
+    """
+    if not _CONTROL.search(value):
+        return value
+    return _TERMINAL_CONTROL.sub("", value.replace("\r\n", "\n").replace("\r", "\n"))
+
+
+def escape_controls(text: str) -> str:
+    """``text`` with each terminal control character shown as ``\\xNN``, for printing stored text to a terminal.
+
+    Stored evidence may carry escape sequences: printed raw, OSC 52 writes the clipboard and ``ESC[8m`` hides text.
+    """
+    return _CONTROL.sub(lambda m: f"\\x{ord(m.group()):02x}", text)
 
 
 def text_or_none(value: object) -> str | None:

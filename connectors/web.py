@@ -8,12 +8,13 @@ import ipaddress
 import json
 import re
 import socket
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any, ClassVar
 from urllib.parse import urljoin, urlsplit
 
+import httpcore
 import httpx
 
 try:
@@ -31,6 +32,7 @@ from connectors.exceptions import (
     ConnectorValidationError,
     error_from_response,
 )
+from connectors.limits import check_json_depth, read_body
 from connectors.provenance import SourceType
 from connectors.redact import get_logger
 from connectors.text import clamp, freshness, html_title, html_to_text, http_date, iso_utc, log_scale, parse_datetime
@@ -51,7 +53,14 @@ DEFAULT_MAX_PAGES = 10
 _DEFAULT_PORTS = {"http": 80, "https": 443}
 _SEARXNG_RANGES = (("day", 1), ("month", 31), ("year", 366))  # the time_range values SearxNG documents
 
-METADATA_ADDRESSES = frozenset({ipaddress.ip_address("169.254.169.254"), ipaddress.ip_address("fd00:ec2::254")})
+METADATA_ADDRESSES = frozenset(ipaddress.ip_address(a) for a in (
+    "169.254.169.254", "fd00:ec2::254",  # AWS, GCP, Azure, ...
+    "192.0.0.192",  # Oracle Cloud (classic)
+    "100.100.100.200",  # Alibaba Cloud
+))
+# Not globally routable per the IANA special-purpose registries, yet ``is_global`` on Python 3.11: IETF protocol
+# assignments (192.0.0.0/24), deprecated IPv6 site-local (fec0::/10), IPv6 documentation (3fff::/20, RFC 9637).
+NOT_GLOBAL = tuple(ipaddress.ip_network(n) for n in ("192.0.0.0/24", "fec0::/10", "3fff::/20"))
 CGNAT = ipaddress.ip_network("100.64.0.0/10")
 NAT64 = ipaddress.ip_network("64:ff9b::/96")
 _NUMERIC_HOST = re.compile(r"^[0-9a-fA-FxX.]+$")
@@ -136,8 +145,9 @@ def blocked_reason(address: IPAddress, allow_private_networks: bool = False) -> 
     """Why ``address`` may not be fetched (None when it may).
 
     Cloud metadata endpoints, unspecified and multicast addresses are always refused; loopback,
-    link-local, private, carrier-grade NAT (100.64/10), reserved and other non-global addresses
-    unless ``allow_private_networks``. IPv4 addresses embedded in IPv6 ones are checked too.
+    link-local, private, carrier-grade NAT (100.64/10), reserved and every other address that is not
+    globally routable (``is_global``, plus :data:`NOT_GLOBAL`) unless ``allow_private_networks``.
+    IPv4 addresses embedded in IPv6 ones are checked too.
     """
     for candidate in (*_embedded_ipv4(address), address):
         if candidate in METADATA_ADDRESSES:
@@ -154,12 +164,52 @@ def blocked_reason(address: IPAddress, allow_private_networks: bool = False) -> 
             ("carrier-grade NAT", isinstance(candidate, ipaddress.IPv4Address) and candidate in CGNAT),
             ("reserved", candidate.is_reserved),
             ("private", candidate.is_private),
-            ("not globally routable", not candidate.is_global),
+            ("not globally routable", not candidate.is_global
+             or any(candidate in network for network in NOT_GLOBAL if network.version == candidate.version)),
         )
         reason = next((label for label, hit in checks if hit), None)
         if reason:
             return reason
     return None
+
+
+class _GuardedBackend(httpcore.AsyncNetworkBackend):
+    """httpcore's network backend, connecting only to the addresses ``addresses(host, port)`` allows.
+
+    The name is resolved and checked here, when the connection is made, and the connection goes to the
+    address that was checked: an answer that changes after the check (DNS rebinding) cannot redirect it.
+    """
+
+    def __init__(self, addresses: Callable[[str, int], Awaitable[list[str]]]) -> None:
+        self._addresses = addresses
+        self._inner = httpcore.AnyIOBackend()
+
+    async def connect_tcp(self, host: str, port: int, timeout: float | None = None,  # noqa: ASYNC109 (httpcore's)
+                          local_address: str | None = None,
+                          socket_options: Iterable[Any] | None = None) -> httpcore.AsyncNetworkStream:
+        """A connection to the first allowed address of ``host`` that answers."""
+        failure: Exception = httpcore.ConnectError(f"{host!r} has no address to connect to")
+        for address in await self._addresses(host, port):
+            try:
+                return await self._inner.connect_tcp(address, port, timeout, local_address, socket_options)
+            except (httpcore.ConnectError, httpcore.ConnectTimeout) as exc:
+                failure = exc
+        raise failure
+
+    async def sleep(self, seconds: float) -> None:
+        """Sleep as httpcore's own backend does."""
+        await self._inner.sleep(seconds)
+
+
+class _GuardedTransport(httpx.AsyncHTTPTransport):
+    """httpx's default transport (TLS verified against the URL's host name) over a :class:`_GuardedBackend`."""
+
+    def __init__(self, backend: _GuardedBackend) -> None:
+        super().__init__()
+        self._pool = httpcore.AsyncConnectionPool(  # httpx's default limits
+            ssl_context=httpx.create_ssl_context(), max_connections=100, max_keepalive_connections=20,
+            keepalive_expiry=5.0, network_backend=backend,
+        )
 
 
 @dataclass(frozen=True)
@@ -219,11 +269,14 @@ class WebConnector(BaseConnector):
     or each ``getaddrinfo`` answer, resolved in a thread) must pass :func:`blocked_reason`; every
     redirect is followed by hand (at most ``max_redirects``, default 5) and re-checked. Only
     text/html, text/plain, application/xhtml+xml and application/json bodies are read, streamed
-    and stopped past ``max_bytes``. The main text comes from ``trafilatura.extract``, else
+    and stopped past ``max_bytes`` (after decompression; JSON nested over ``max_json_depth`` is
+    refused). The main text comes from ``trafilatura.extract``, else
     :func:`connectors.text.html_to_text`. Pages are cached for ``cache_ttl_seconds`` (default
     3600) and then fetched again. Page fetches get a circuit breaker and rate limiter per target
-    host, so one dead site cannot block the others. (The guard checks addresses before httpx
-    connects; a DNS answer that changes between the check and the connection is not caught.)
+    host, so one dead site cannot block the others. The guard runs again when a connection is made:
+    the host is resolved, every address checked, and the connection goes to a checked address, so
+    a DNS answer that changes after the first check (rebinding) cannot reach an internal address.
+    That makes page fetches connect directly: proxies from the environment are not used.
 
     ``search`` never fetches pages: with ``api_key`` / ``BRAVE_API_KEY`` it calls Brave
     (``GET {base_url}/res/v1/web/search``, token in ``X-Subscription-Token``, ``count`` up to 20,
@@ -277,6 +330,12 @@ class WebConnector(BaseConnector):
         self.max_pages = check_count("max_pages", max_pages, self.name)
         self.max_redirects = max_redirects
         self.half_life_days = check_positive("half_life_days", half_life_days, self.name)
+        # Without a transport of its own (tests, a proxy), every connection goes through the guard; the configured
+        # search backends (Brave, SearxNG, possibly on the local network) are configuration, connected as named.
+        self._guard_connections = self._transport is None
+        self._backend_hosts = frozenset(
+            host for host in (urlsplit(url).hostname for url in (self.base_url, self._search_url) if url) if host
+        )
 
     def missing_credentials(self) -> list[str]:
         """Search needs one backend; fetch(url) needs nothing, so it does not check this."""
@@ -327,6 +386,8 @@ class WebConnector(BaseConnector):
         return parsed
 
     def _make_client(self) -> httpx.AsyncClient:
+        if self._guard_connections:  # a transport per client: closing a client closes its transport
+            self._transport = _GuardedTransport(_GuardedBackend(self._connect_addresses))
         client = super()._make_client()
         hooks = client.event_hooks
         client.event_hooks = {**hooks, "response": [*hooks.get("response", []), self._refuse_unparsable_redirect]}
@@ -347,6 +408,16 @@ class WebConnector(BaseConnector):
             target = urljoin(str(response.request.url), location)
             await self._checked_url(target)  # refuses it: a blocked literal address, else an invalid URL
             raise self._refuse(target, f"the redirect target is not a valid URL ({exc})") from None
+
+    async def _connect_addresses(self, host: str, port: int) -> list[str]:
+        """The addresses a connection to ``host`` may use: resolved now, each one checked (the guard's rule)."""
+        if host in self._backend_hosts:
+            return [host]
+        literal = literal_address(host)
+        addresses = [literal] if literal is not None else await self._resolve(host, port)
+        for address in addresses:
+            self._check_address(f"{host}:{port}", host, address)
+        return [str(address) for address in addresses]
 
     def _check_address(self, url: str, host: str, address: IPAddress) -> None:
         reason = blocked_reason(address, self.allow_private_networks)
@@ -384,16 +455,11 @@ class WebConnector(BaseConnector):
                 if media_type not in ALLOWED_CONTENT_TYPES:
                     allowed = ", ".join(sorted(ALLOWED_CONTENT_TYPES))
                     raise self._refuse(shown, f"content type {media_type or 'missing'!r} is not one of {allowed}")
-                declared = response.headers.get("content-length", "")
-                if declared.isdigit() and int(declared) > self.max_bytes:
-                    raise self._refuse(shown, f"Content-Length {declared} is over max_bytes={self.max_bytes}")
-                body = bytearray()
-                async for chunk in response.aiter_bytes():
-                    body.extend(chunk)
-                    if len(body) > self.max_bytes:
-                        raise self._refuse(shown, f"the body is larger than max_bytes={self.max_bytes}")
+                body = await read_body(response, self.max_bytes, shown, self.name, setting="max_bytes")
+                if media_type == "application/json":  # _extract re-indents it, so it must parse
+                    check_json_depth(body, self.max_json_depth, shown, self.name)
                 charset, modified = response.charset_encoding, response.headers.get("last-modified")
-                return _Page(url, media_type, charset, bytes(body), modified)
+                return _Page(url, media_type, charset, body, modified)
 
         return await self._request_with_retry(call, f"GET {shown}", host=url.host, needs_credentials=False)
 

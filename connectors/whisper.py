@@ -18,7 +18,7 @@ from urllib.parse import urlsplit, urlunsplit
 
 import httpx
 
-from connectors.base import BaseConnector, Evidence, check_count, check_score
+from connectors.base import BaseConnector, Evidence, check_count, check_score, send_bounded
 from connectors.base import evidence_id as scoped_id
 from connectors.exceptions import (
     ConnectorError,
@@ -28,6 +28,7 @@ from connectors.exceptions import (
     ConnectorValidationError,
     error_from_response,
 )
+from connectors.limits import deadline
 from connectors.provenance import SourceType
 from connectors.redact import get_logger
 from connectors.resilience import retry_async
@@ -112,6 +113,7 @@ class WhisperConnector(BaseConnector):
     CREDENTIALS = {"api_key": "OPENAI_API_KEY"}
     REQUIRED_CREDENTIALS = ("api_key",)
     RATE_LIMIT = (50, 60.0)
+    REQUEST_DEADLINE = 900.0  # uploading 25 MB and transcribing it can take minutes on a self-hosted server
     TRANSCRIPTIONS_PATH = "/v1/audio/transcriptions"
     DEFAULT_MAX_FILE_BYTES = 25 * 1024 * 1024
     FRESHNESS_HALF_LIFE_DAYS = 30.0
@@ -236,7 +238,8 @@ class WhisperConnector(BaseConnector):
         """Stream ``url`` with the size cap (``label`` names it in errors); never sends the API key."""
 
         async def call() -> tuple[bytes, datetime | None]:
-            async with self.client.stream("GET", url, follow_redirects=True) as response:
+            async with (deadline(self.request_deadline, f"download {label}", self.name),
+                        self.client.stream("GET", url, follow_redirects=True) as response):
                 if response.status_code >= 400:
                     await response.aread()
                     raise error_from_response(response, self.name)
@@ -310,8 +313,9 @@ class WhisperConnector(BaseConnector):
         headers = {"Authorization": f"Bearer {self._api_key}"}
 
         async def call() -> dict[str, Any]:
-            response = await self.client.post(
-                self.TRANSCRIPTIONS_PATH, data=form, files={"file": (filename, data, mime)}, headers=headers
+            response = await send_bounded(
+                self.client, "POST", self.TRANSCRIPTIONS_PATH, self, f"POST {self.TRANSCRIPTIONS_PATH}",
+                follow_redirects=False, data=form, files={"file": (filename, data, mime)}, headers=headers,
             )
             if response.status_code >= 400:
                 raise self._error(response)

@@ -23,6 +23,7 @@ from connectors.hubspot.models import (
 )
 from connectors.hubspot.webhooks import DEFAULT_TOLERANCE, parse_event, verify_signature
 from connectors.integration import IntegrationConnector
+from connectors.webhooks import SeenDeliveries
 
 M = TypeVar("M", bound=HubSpotObject)
 _MS = timedelta(milliseconds=1)  # the resolution of HubSpot's timestamps: windows are whole ms, rounded up
@@ -338,8 +339,9 @@ class HubSpotConnector(IntegrationConnector):
         uri: str,
         tolerance: float = DEFAULT_TOLERANCE,
         now: float | None = None,
+        seen: SeenDeliveries | None = None,
     ) -> list[HubSpotEvent]:
-        """Verify a delivery with the credentials' client secret and return its events."""
+        """Verify a delivery with the credentials' client secret and return its events (``seen``: report a replay)."""
         secret = self.credentials.require("client_secret", "no HubSpot client secret")
-        verify_signature(payload, headers, secret, method=method, uri=uri, tolerance=tolerance, now=now)
+        verify_signature(payload, headers, secret, method=method, uri=uri, tolerance=tolerance, now=now, seen=seen)
         return parse_event(payload)

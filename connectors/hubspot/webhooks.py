@@ -3,7 +3,8 @@
 HubSpot sends ``X-HubSpot-Signature-v3``: base64 of HMAC-SHA256, under the app's client secret,
 of ``method + URI + raw body + timestamp``, where the timestamp is ``X-HubSpot-Request-Timestamp``
 (epoch milliseconds). Requests older than five minutes are to be rejected. The URI is the full
-URL HubSpot called, with the URL-encoded characters of HubSpot's table decoded.
+URL HubSpot called, with the URL-encoded characters of HubSpot's table decoded. With ``seen=`` a
+delivery is also checked to be new: its ``eventId`` (a batch: the set of them) was not accepted before.
 """
 
 from __future__ import annotations
@@ -12,12 +13,22 @@ from collections.abc import Mapping
 
 from connectors.exceptions import ConnectorAuthError, ConnectorParseError
 from connectors.hubspot.models import HubSpotEvent
-from connectors.webhooks import any_signature_matches, check_timestamp, header, hmac_sha256_b64, load_json
+from connectors.webhooks import (
+    SeenDeliveries,
+    any_signature_matches,
+    body_digest,
+    check_replay,
+    check_timestamp,
+    header,
+    hmac_sha256_b64,
+    load_json,
+)
 
 SIGNATURE_HEADER = "X-HubSpot-Signature-v3"
 TIMESTAMP_HEADER = "X-HubSpot-Request-Timestamp"
 DEFAULT_TOLERANCE = 300.0
 _NAME = "hubspot"
+_MAX_TIMESTAMP_DIGITS = 15  # epoch milliseconds reach 15 digits in the year 33658
 # HubSpot's documented table of URL-encoded characters to decode in the URI before signing ("Validate the v3
 # request signature", developers.hubspot.com/docs/apps/developer-platform/build-apps/authentication/request-validation).
 _URI_DECODE = {
@@ -50,11 +61,13 @@ def verify_signature(
     uri: str,
     tolerance: float = DEFAULT_TOLERANCE,
     now: float | None = None,
+    seen: SeenDeliveries | None = None,
 ) -> None:
     """Check a delivery's v3 signature for ``method`` and the full request ``uri`` (constant-time).
 
     Raises :class:`ConnectorAuthError` when a header is missing or malformed, the signature does
-    not match, or the timestamp is more than ``tolerance`` seconds from ``now`` (epoch seconds).
+    not match, or the timestamp is more than ``tolerance`` seconds from ``now`` (epoch seconds);
+    with ``seen``, :class:`~connectors.webhooks.WebhookReplayError` when the events were already accepted.
     """
     if not secret:
         raise ConnectorAuthError("no HubSpot client secret given (HUBSPOT_CLIENT_SECRET)", connector=_NAME)
@@ -66,10 +79,12 @@ def verify_signature(
             connector=_NAME,
         )
     timestamp = timestamp.strip()
-    if not timestamp.isdigit():
+    if not (timestamp.isascii() and timestamp.isdigit() and len(timestamp) <= _MAX_TIMESTAMP_DIGITS):
         raise ConnectorAuthError(f"{TIMESTAMP_HEADER} is not epoch milliseconds", connector=_NAME)
     body = payload.encode() if isinstance(payload, str) else payload
-    message = method.upper().encode() + _signed_uri(uri).encode() + body + timestamp.encode()
+    # A lone surrogate can never be part of what HubSpot signed: it encodes, and then simply does not match.
+    message = (method.upper().encode("utf-8", "surrogatepass") + _signed_uri(uri).encode("utf-8", "surrogatepass")
+               + body + timestamp.encode())
     if not any_signature_matches(hmac_sha256_b64(secret, message), [signature]):
         raise ConnectorAuthError(
             "HubSpot webhook signature does not match: wrong client secret, a different method or URI "
@@ -77,6 +92,17 @@ def verify_signature(
             connector=_NAME,
         )
     check_timestamp(int(timestamp) / 1000, tolerance, now, _NAME)
+    if seen is not None:
+        check_replay(seen, _NAME, _delivery_id(load_json(body, "HubSpot", _NAME)), now, "HubSpot")
+
+
+def _delivery_id(data: object) -> str | None:
+    """A batch's identity: its one ``eventId``, or the digest of all of them (a retry resends the same events)."""
+    events = [data] if isinstance(data, dict) else data if isinstance(data, list) else []
+    ids = [event.get("eventId") if isinstance(event, dict) else None for event in events]
+    if not ids or any(not isinstance(item, int | str) or isinstance(item, bool) or item == "" for item in ids):
+        return None
+    return str(ids[0]) if len(ids) == 1 else body_digest(sorted(str(item) for item in ids))
 
 
 def parse_event(payload: bytes | str) -> list[HubSpotEvent]:

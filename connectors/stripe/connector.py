@@ -26,6 +26,7 @@ from connectors.stripe.models import (
     Subscription,
 )
 from connectors.stripe.webhooks import DEFAULT_TOLERANCE, parse_event, verify_signature
+from connectors.webhooks import SeenDeliveries
 
 M = TypeVar("M", bound=StripeObject)
 
@@ -353,8 +354,9 @@ class StripeConnector(IntegrationConnector):
         *,
         tolerance: float = DEFAULT_TOLERANCE,
         now: float | None = None,
+        seen: SeenDeliveries | None = None,
     ) -> StripeEvent:
-        """Verify a delivery with the credentials' webhook secret and return its event."""
+        """Verify a delivery with the credentials' webhook secret and return its event (``seen``: report a replay)."""
         secret = self.credentials.require("webhook_secret", "no Stripe webhook secret")
-        verify_signature(payload, headers, secret, tolerance=tolerance, now=now)
+        verify_signature(payload, headers, secret, tolerance=tolerance, now=now, seen=seen)
         return parse_event(payload)

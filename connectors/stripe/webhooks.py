@@ -2,7 +2,9 @@
 
 Stripe signs ``"{t}.{raw body}"`` with HMAC-SHA256 under the endpoint's secret and sends
 ``Stripe-Signature: t=<unix seconds>,v1=<hex>[,v1=<hex>...]`` (several ``v1`` while a secret
-is being rolled). A delivery is genuine when any ``v1`` matches and ``t`` is within the tolerance.
+is being rolled). A delivery is genuine when any ``v1`` matches and ``t`` is within the tolerance;
+with ``seen=`` it is also new: the event ``id`` was not accepted before (a replay within the tolerance,
+or a retry of a delivery already processed, raises :class:`~connectors.webhooks.WebhookReplayError`).
 """
 
 from __future__ import annotations
@@ -11,7 +13,15 @@ from collections.abc import Mapping
 
 from connectors.exceptions import ConnectorAuthError, ConnectorParseError
 from connectors.stripe.models import StripeEvent
-from connectors.webhooks import any_signature_matches, check_timestamp, header, hmac_sha256_hex, load_json
+from connectors.webhooks import (
+    SeenDeliveries,
+    any_signature_matches,
+    check_replay,
+    check_timestamp,
+    header,
+    hmac_sha256_hex,
+    load_json,
+)
 
 SIGNATURE_HEADER = "Stripe-Signature"
 DEFAULT_TOLERANCE = 300.0
@@ -47,11 +57,13 @@ def verify_signature(
     *,
     tolerance: float = DEFAULT_TOLERANCE,
     now: float | None = None,
+    seen: SeenDeliveries | None = None,
 ) -> None:
     """Check a delivery's ``Stripe-Signature`` against the raw ``payload`` (constant-time).
 
     Raises :class:`ConnectorAuthError` when the header is missing or malformed, no ``v1``
-    signature matches, or ``t`` is more than ``tolerance`` seconds from ``now`` (epoch seconds).
+    signature matches, or ``t`` is more than ``tolerance`` seconds from ``now`` (epoch seconds);
+    with ``seen``, :class:`~connectors.webhooks.WebhookReplayError` when the event was already accepted.
     """
     if not secret:
         raise ConnectorAuthError("no Stripe webhook secret given (STRIPE_WEBHOOK_SECRET)", connector=_NAME)
@@ -68,6 +80,10 @@ def verify_signature(
             connector=_NAME,
         )
     check_timestamp(timestamp, tolerance, now, _NAME)
+    if seen is not None:
+        data = load_json(body, "Stripe", _NAME)
+        event_id = data.get("id") if isinstance(data, dict) else None
+        check_replay(seen, _NAME, event_id if isinstance(event_id, str) else None, now, "Stripe")
 
 
 def parse_event(payload: bytes | str) -> StripeEvent:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import json
 import pickle
+import traceback
 from datetime import UTC, datetime, timedelta
 from email.utils import format_datetime
 
@@ -29,7 +30,7 @@ from connectors.exceptions import (
     is_retryable_error,
     parse_retry_after,
 )
-from connectors.redact import register_secret
+from connectors.redact import redact, register_secret
 
 ALL_ERRORS = [
     ConnectorAuthError, ConnectorRateLimitError, ConnectorTimeoutError, ConnectorNetworkError, ConnectorAPIError,
@@ -323,3 +324,55 @@ def test_circuit_open_error_keeps_cooldown_across_pickling() -> None:
     clone = pickle.loads(pickle.dumps(ConnectorCircuitOpenError("open", connector="X", cooldown_remaining=3.5)))
     assert clone.cooldown_remaining == 3.5 and clone.retry_after == 3.5
 
+
+
+# --- redaction: escaped forms, header reprs, library error chains, no eaten names (issue 12) ----------------------
+
+def test_a_percent_does_not_end_a_bearer_tokens_redaction() -> None:
+    # httpx's message for a pasted token; the token was cut at its first '%' and the rest printed.
+    text = redact("Illegal header value b'Bearer zzcanaryAB%2Fpercent-tail-0413\\r'")
+    assert "percent-tail-0413" not in text and "Bearer ***" in text
+
+
+def test_a_registered_secret_is_redacted_in_the_forms_errors_print_it() -> None:
+    register_secret("pasted/value-8816\r\n")  # as read, with the line break a paste brings
+    shown = [
+        "Illegal header value b'Bearer pasted/value-8816\\r\\n'",  # repr of bytes, as h11 quotes a header
+        "GET /v1?k=pasted%2Fvalue-8816 failed",  # percent-encoded in a URL
+        "sent pasted/value-8816 twice",  # the trimmed value that is actually sent
+    ]
+    for text in shown:
+        assert "value-8816" not in redact(text), text
+
+
+def test_the_repr_of_headers_is_redacted() -> None:
+    headers = httpx.Headers([("X-Api-Key", "hdr-key-value-5150"), ("X-Api-Key", "hdr-key-other-5151"),
+                             ("Cookie", "session=hdr-cookie-5152"), ("Accept", "application/json")])
+    raw = [(b"x-subscription-token", b"hdr-raw-token-5153")]
+    for text in (repr(headers), repr(dict(headers)), repr(raw)):
+        cleaned = redact(text)
+        assert not any(f"-{n}" in cleaned for n in range(5150, 5154)), cleaned
+        assert "application/json" in cleaned or "application/json" not in text
+
+
+def test_a_library_error_chain_is_redacted_when_mapped() -> None:
+    secret = "chain-secret-value-3300"  # a variable: the traceback prints source lines too
+    register_secret(secret)
+    try:
+        try:
+            raise ValueError(f"Illegal header value b'{secret}\\r'")
+        except ValueError as inner:
+            raise httpx.LocalProtocolError(inner) from inner  # wrapped the way httpcore wraps h11's error
+    except httpx.LocalProtocolError as exc:
+        mapped = connector_error_handler("GET /x", "X")
+        with pytest.raises(ConnectorNetworkError) as caught, mapped:
+            raise exc
+    printed = "".join(traceback.format_exception(caught.value))
+    assert "LocalProtocolError" in printed and "ValueError" in printed
+    assert secret not in printed
+
+
+def test_redaction_keeps_a_secret_name_ending_in_secret() -> None:
+    text = "AWS Secrets Manager unreachable for secret 'prod/aragora-secret': EndpointConnectionError"
+    assert redact(text) == text
+    assert redact('{"secret": "sv-4411-value"}') == '{"secret": "***"}'  # a quoted key with its value still goes

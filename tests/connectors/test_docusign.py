@@ -448,9 +448,11 @@ def test_missing_signature_or_key_is_refused():
         verify_signature(body, {"X-DocuSign-Signature-1": sign(body)}, "", now=NOW)
 
 
-def test_a_signed_body_without_generated_time_skips_the_time_check():
+def test_a_signed_body_without_generated_time_is_refused_unless_the_check_is_disabled():
     body = json.dumps({"event": "envelope-sent", "data": {"envelopeId": "e-1"}}).encode()
-    verify_signature(body, {"X-DocuSign-Signature-1": sign(body)}, HMAC_KEY, now=0.0)
+    with pytest.raises(ConnectorAuthError, match="no ISO 8601 generatedDateTime"):
+        verify_signature(body, {"X-DocuSign-Signature-1": sign(body)}, HMAC_KEY, now=0.0)
+    verify_signature(body, {"X-DocuSign-Signature-1": sign(body)}, HMAC_KEY, now=0.0, tolerance=None)
 
 
 def test_parse_event_returns_a_typed_event():

@@ -2,16 +2,21 @@
 
 from __future__ import annotations
 
+import asyncio
 import io
 import json
 import os
+import random
+import threading
 import time
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
 from pypdf import PdfReader, PdfWriter
 
+from connectors.base import Evidence
 from connectors.exceptions import ConnectorAuthError, ConnectorParseError, ConnectorValidationError
 from connectors.local_docs import LocalDocsConnector
 from connectors.provenance import SourceType
@@ -318,3 +323,111 @@ def test_bad_knobs_are_rejected(tmp_path: Path) -> None:
         LocalDocsConnector(root=tmp_path, max_file_bytes=0)
     with pytest.raises(ConnectorValidationError, match="authority"):
         LocalDocsConnector(root=tmp_path, authority=1.5)
+
+
+# --- hardening (issue 12): one bad file never sinks the folder ------------------------------------------
+def mutated_pdfs(count: int, seed: int = 12) -> list[bytes]:
+    """``count`` damaged copies of two valid PDFs: bytes overwritten, PDF tokens inserted, spans cut or copied."""
+    rng = random.Random(seed)
+    writer = PdfWriter()
+    writer.add_blank_page(width=200, height=200)
+    writer.add_metadata({"/Title": "Rate limiting"})
+    buffer = io.BytesIO()
+    writer.write(buffer)
+    seeds = [minimal_pdf("Token bucket rate limiting in PDF"), buffer.getvalue()]
+    tokens = [b"0", b"-1", b"99999999999", b"/", b"<<", b">>", b"[", b"R", b" obj", b"stream"]
+    out = []
+    for n in range(count):
+        data = bytearray(seeds[n % 2])
+        for _ in range(rng.randint(1, 4)):
+            op, i = rng.random(), rng.randrange(len(data))
+            if op < 0.4:
+                data[i] = rng.randrange(256)
+            elif op < 0.6:
+                data[i:i] = rng.choice(tokens)
+            elif op < 0.8:
+                del data[i : i + rng.randint(1, 20)]
+            else:
+                j = rng.randrange(len(data))
+                data[i:i] = data[j : j + rng.randint(1, 30)]
+        out.append(bytes(data))
+    return out
+
+
+async def test_a_folder_of_damaged_pdfs_loses_only_the_unreadable_ones(tmp_path: Path) -> None:
+    # Before: pypdf raised AttributeError (mutant 7) and LimitReachedError (mutant 299), which the connector did
+    # not expect, and the whole search ended with a traceback.
+    for n, data in enumerate(mutated_pdfs(300)):
+        write(tmp_path, f"pdf/{n:03}.pdf", data)
+    write(tmp_path, "guide.md", "# Guide\n\nzebra")
+    connector = LocalDocsConnector(root=tmp_path)
+    found = await connector.search("", limit=1000)
+    assert "guide.md" in [e.source_id for e in found]
+    assert len(found) + len(connector.skipped) == 301
+    assert connector.skipped and all("not a readable PDF" in reason for _, reason in connector.skipped)
+    assert {"pdf/007.pdf", "pdf/299.pdf"} <= {path for path, _ in connector.skipped}
+
+
+async def test_a_self_referencing_symlink_is_skipped_with_a_warning_naming_it(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    # Before: Path.resolve raised RuntimeError('Symlink loop') and the search ended there.
+    write(tmp_path, "guide.md", "zebra")
+    (tmp_path / "self.md").symlink_to("self.md")
+    (tmp_path / "a.md").symlink_to("b.md")
+    (tmp_path / "b.md").symlink_to("a.md")
+    connector = LocalDocsConnector(root=tmp_path)
+    with caplog.at_level("WARNING", logger="connectors.local_docs"):
+        found = await connector.search("zebra")
+    assert [e.source_id for e in found] == ["guide.md"]
+    assert [path for path, _ in connector.skipped] == ["a.md", "b.md", "self.md"]
+    assert "'self.md': it cannot be resolved (a symlink loop?)" in caplog.text
+    with pytest.raises(ConnectorValidationError, match="symlink loop"):
+        await connector.fetch("self.md")
+
+
+async def test_json_nested_a_thousand_deep_is_skipped_and_fetch_says_why(tmp_path: Path) -> None:
+    # Before: RecursionError from json.loads ended the search with a traceback.
+    write(tmp_path, "deep.json", "[" * 1000 + "]" * 1000)
+    write(tmp_path, "deep_object.json", '{"a": ' * 1000 + "1" + "}" * 1000)
+    write(tmp_path, "ok.json", json.dumps({"title": "Fine", "body": [[["zebra"]]]}))
+    connector = LocalDocsConnector(root=tmp_path)
+    assert [e.source_id for e in await connector.search("zebra")] == ["ok.json"]
+    assert sorted(connector.skipped) == [("deep.json", "deep.json: JSON nested too deeply to read"),
+                                         ("deep_object.json", "deep_object.json: JSON nested too deeply to read")]
+    with pytest.raises(ConnectorParseError, match=r"deep\.json: JSON nested too deeply"):
+        await connector.fetch("deep.json")
+
+
+async def test_names_differing_only_in_undecodable_bytes_get_distinct_fetchable_ids(tmp_path: Path) -> None:
+    # Before: both ids held the same lone surrogate, which the store wrote as '?': a duplicate key, 0 stored.
+    for raw, text in ((b"report\xff.md", "zebra one"), (b"report\xfe.md", "zebra two"), (b"caf\xe9.txt", "zebra 3")):
+        (tmp_path / os.fsdecode(raw)).write_text(text)
+    connector = LocalDocsConnector(root=tmp_path)
+    found = await connector.search("zebra", limit=10)
+    ids = sorted(e.id for e in found)
+    assert ids == ["local_docs:caf\\xe9.txt", "local_docs:report\\xfe.md", "local_docs:report\\xff.md"]
+    for evidence in found:
+        evidence.id.encode("utf-8")  # no lone surrogate left: storable as UTF-8
+        again = await connector.fetch(evidence.id)
+        assert again is not None and (again.id, again.content) == (evidence.id, evidence.content)
+    assert (await connector.fetch("local_docs:report\\xff.md")).title == "report\\xff"
+
+
+def finishes(call: Callable[[], object], seconds: float = 60.0) -> bool:
+    """Whether ``call`` returns within ``seconds`` (a daemon thread: a runaway call cannot hold the test run)."""
+    worker = threading.Thread(target=call, daemon=True)
+    worker.start()
+    worker.join(seconds)
+    return not worker.is_alive()
+
+
+def test_a_page_of_unclosed_title_tags_is_read_in_linear_time(tmp_path: Path) -> None:
+    # Before: the <title> regex backtracked over every '<title' to the end of the page: over 120 s for this
+    # 1.2 MB page, 33 s for a 480 KB one. The generous limit only separates linear from quadratic.
+    write(tmp_path, "trap.html", "<title" * 200_000)
+    write(tmp_path, "trap2.html", "<h1 " * 120_000 + "<title>Real title</title>")
+    connector = LocalDocsConnector(root=tmp_path)
+    found: list[Evidence] = []
+    assert finishes(lambda: found.extend(asyncio.run(connector.search("", limit=10))))
+    assert sorted((e.source_id, e.title) for e in found) == [("trap.html", "trap"), ("trap2.html", "Real title")]

@@ -13,7 +13,7 @@ from pathlib import Path
 import duckdb
 import pytest
 
-from connectors.exceptions import ConnectorAuthError, ConnectorValidationError
+from connectors.exceptions import ConnectorAuthError, ConnectorTimeoutError, ConnectorValidationError
 from connectors.provenance import SourceType
 from connectors.sql import SQLConnector, colon_params_to_dollar, parse_dsn
 
@@ -344,3 +344,58 @@ def test_colon_parameters_become_dollar_parameters_outside_strings_and_casts() -
     assert colon_params_to_dollar(sql) == (
         "SELECT ':keep' AS s, 1::INT AS n FROM t WHERE a = $query AND b=$limit -- :note\n"
     )
+
+
+# --- hardening (issue 12): a runaway statement, a database that redefines built-ins --------------------
+RUNAWAY = ("WITH RECURSIVE r(n) AS (SELECT 1 UNION ALL SELECT n + 1 FROM r WHERE n < 100000000000) "
+           "SELECT max(n) AS id FROM r")
+
+
+async def test_a_runaway_statement_is_stopped_after_statement_timeout(make: Callable[..., SQLConnector]) -> None:
+    # Before: nothing bounded a statement; this CTE would count to 10^11 and hold the ingest for hours.
+    with pytest.raises(ConnectorTimeoutError, match=r"statement_timeout=1s"):
+        await make(statement_timeout=1).search("x", limit=5, sql=RUNAWAY)
+
+
+def test_statement_timeout_must_be_positive(tmp_path: Path) -> None:
+    with pytest.raises(ConnectorValidationError, match="statement_timeout"):
+        SQLConnector(dsn=str(make_duckdb(tmp_path / "t.duckdb")), table="docs", statement_timeout=0)
+
+
+@pytest.mark.parametrize("macro", ["instr(a, b) AS 1", "lower(a) AS 'token'", "INSTR(haystack, needle) AS 1"])
+async def test_a_duckdb_file_whose_macros_shadow_built_ins_is_refused(tmp_path: Path, macro: str) -> None:
+    # Before: `instr` returning 1 made every row match every table search ("Nothing to see." for "zebra").
+    path = make_duckdb(tmp_path / "shadow.duckdb")
+    with duckdb.connect(str(path)) as con:
+        con.execute(f"CREATE MACRO {macro}")
+    before = digest(path)
+    connector = SQLConnector(dsn=f"duckdb://{path}", table="docs")
+    with pytest.raises(ConnectorValidationError, match=r"named like DuckDB built-ins \((instr|lower|INSTR)\)"):
+        await connector.search("zebra", limit=10)
+    with pytest.raises(ConnectorValidationError, match="built-ins"):
+        await connector.fetch("sql:shadow:docs:1")
+    assert digest(path) == before
+
+
+async def test_a_macro_that_shadows_the_catalog_function_cannot_hide_the_others(tmp_path: Path) -> None:
+    path = make_duckdb(tmp_path / "shadow.duckdb")
+    with duckdb.connect(str(path)) as con:
+        con.execute("CREATE MACRO duckdb_functions() AS TABLE SELECT 'x' AS function_name, true AS internal")
+        con.execute("CREATE MACRO lower(a) AS a")
+    with pytest.raises(ConnectorValidationError, match=r"built-ins \(duckdb_functions, lower\)"):
+        await SQLConnector(dsn=f"duckdb://{path}", table="docs").search("zebra", limit=10)
+
+
+async def test_macros_with_their_own_names_and_sqlite_views_change_nothing(tmp_path: Path) -> None:
+    duck = make_duckdb(tmp_path / "own.duckdb")
+    with duckdb.connect(str(duck)) as con:
+        con.execute("CREATE MACRO my_score(a) AS a * 2")
+    lite = make_sqlite(tmp_path / "views.db")
+    with sqlite3.connect(lite) as con:  # SQLite files hold no functions; views named like them shadow nothing
+        con.execute("CREATE VIEW instr AS SELECT 1 AS id")
+        con.execute('CREATE VIEW "lower" AS SELECT * FROM docs')
+    con.close()
+    for dsn in (f"duckdb://{duck}", f"sqlite://{lite}"):
+        found = await SQLConnector(dsn=dsn, table="docs").search("zebra", limit=10)
+        assert found == []
+        assert [e.metadata["row_id"] for e in await SQLConnector(dsn=dsn, table="docs").search("token", limit=10)]

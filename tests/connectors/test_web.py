@@ -25,6 +25,7 @@ from connectors.exceptions import (
     ConnectorAPIError,
     ConnectorAuthError,
     ConnectorNetworkError,
+    ConnectorParseError,
     ConnectorValidationError,
 )
 from connectors.provenance import SourceType
@@ -285,7 +286,7 @@ async def test_other_content_types_are_refused(
 
 async def test_a_declared_length_over_max_bytes_is_refused(dns: dict[str, list[str]], httpx_mock: HTTPXMock) -> None:
     html_page(httpx_mock, "https://example.org/big", "<p>" + "x" * 5000 + "</p>")
-    with pytest.raises(ConnectorValidationError, match="Content-Length 5007 is over max_bytes=4096"):
+    with pytest.raises(ConnectorParseError, match="Content-Length 5007 is over max_bytes=4096"):
         await WebConnector(max_bytes=4096, **FAST).fetch("https://example.org/big")
 
 
@@ -300,7 +301,7 @@ async def test_a_streamed_body_is_cut_off_past_max_bytes(dns: dict[str, list[str
     httpx_mock.add_response(
         url="https://example.org/endless", stream=IteratorStream(chunks()), headers={"Content-Type": "text/plain"}
     )
-    with pytest.raises(ConnectorValidationError, match="larger than max_bytes=4096"):
+    with pytest.raises(ConnectorParseError, match="larger than max_bytes=4096"):
         await WebConnector(max_bytes=4096, **FAST).fetch("https://example.org/endless")
     assert len(served) <= 6  # reading stopped, the other ~994 KiB were never pulled
 
@@ -588,3 +589,95 @@ def test_bad_knobs_are_rejected() -> None:
 def test_httpx_cannot_parse_octal_hosts_so_the_guard_must_run_first() -> None:
     with pytest.raises(httpx.InvalidURL):
         httpx.URL("http://0177.0.0.1/")
+
+
+# --- hardening (issue 12): addresses Python 3.11 calls global, DNS rebinding ------------------------------
+@pytest.mark.parametrize(("address", "reason"), [
+    ("192.0.0.192", "cloud metadata"),  # Oracle Cloud's metadata service; is_global on Python 3.11
+    ("100.100.100.200", "cloud metadata"),  # Alibaba Cloud's
+    ("192.0.0.8", "not globally routable"),  # IETF protocol assignments, 192.0.0.0/24
+    ("fec0::1", "not globally routable"),  # deprecated IPv6 site-local, fec0::/10
+    ("fef0::abcd", "not globally routable"),
+    ("3fff::1", "not globally routable"),  # IPv6 documentation, RFC 9637
+])
+async def test_addresses_python_calls_global_but_are_not_are_refused_directly_by_name_and_by_redirect(
+    dns: dict[str, list[str]], httpx_mock: HTTPXMock, address: str, reason: str
+) -> None:
+    literal = f"[{address}]" if ":" in address else address
+    with pytest.raises(ConnectorValidationError, match=reason):
+        await WebConnector(**FAST).fetch(f"http://{literal}/latest/meta-data/")
+    dns["inside.example"] = [address]
+    with pytest.raises(ConnectorValidationError, match=reason):
+        await WebConnector(**FAST).fetch("http://inside.example/")
+    httpx_mock.add_response(url="https://example.org/go", status_code=302,
+                            headers={"Location": f"http://{literal}/latest/meta-data/"})
+    with pytest.raises(ConnectorValidationError, match=reason):
+        await WebConnector(**FAST).fetch("https://example.org/go")
+    assert [str(r.url) for r in httpx_mock.get_requests()] == ["https://example.org/go"]
+
+
+@pytest.fixture
+def loopback_page() -> Iterator[tuple[int, list[str]]]:
+    """A real HTTP server on 127.0.0.1 serving one page; yields (port, Host headers of the requests it got)."""
+    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+    from threading import Thread
+
+    hosts: list[str] = []
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            hosts.append(self.headers.get("Host", ""))
+            body = b"<html><head><title>Internal admin</title></head><body><p>internal secret</p></body></html>"
+            self.send_response(200)
+            self.send_header("Content-Type", "text/html")
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *args: Any) -> None:
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    thread = Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield server.server_address[1], hosts
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+def rebinding_dns(monkeypatch: pytest.MonkeyPatch, answers: list[str]) -> list[str]:
+    """socket.getaddrinfo answering ``answers`` one per call (the last one from then on); returns the hosts asked."""
+    asked: list[str] = []
+
+    def getaddrinfo(host: str, port: int, *args: Any, **kwargs: Any) -> list[tuple[Any, ...]]:
+        asked.append(host)
+        ip = answers[min(len(asked), len(answers)) - 1]
+        return [(socket.AF_INET, socket.SOCK_STREAM, 6, "", (ip, port))]
+
+    monkeypatch.setattr(socket, "getaddrinfo", getaddrinfo)
+    return asked
+
+
+async def test_dns_rebinding_between_the_check_and_the_connection_cannot_reach_loopback(
+    monkeypatch: pytest.MonkeyPatch, loopback_page: tuple[int, list[str]]
+) -> None:
+    # Before: the guard resolved rebind.example to a public address, httpx resolved it again, got 127.0.0.1
+    # and fetched the internal page. Now the connection is made to the address checked when connecting.
+    port, served = loopback_page
+    asked = rebinding_dns(monkeypatch, [PUBLIC_IP, "127.0.0.1"])
+    with pytest.raises(ConnectorValidationError, match=r"127\.0\.0\.1 \(loopback\)"):
+        await WebConnector(**FAST).fetch(f"http://rebind.example:{port}/admin")
+    assert served == []
+    assert asked == ["rebind.example", "rebind.example"]  # the guard's check, then the connection's own
+
+
+async def test_a_connection_goes_to_the_checked_address_and_keeps_the_host_name(
+    monkeypatch: pytest.MonkeyPatch, loopback_page: tuple[int, list[str]]
+) -> None:
+    port, served = loopback_page
+    rebinding_dns(monkeypatch, ["127.0.0.1"])
+    evidence = await WebConnector(allow_private_networks=True, **FAST).fetch(f"http://intranet.example:{port}/")
+    assert evidence is not None and "internal secret" in evidence.content
+    assert served == [f"intranet.example:{port}"]

@@ -14,14 +14,18 @@ Already covered, not repeated here:
 Added here: the query path against comment-smuggled statements, statements hidden behind comments or case,
 table functions that read files or run SQL text, and writes through a SELECT; web redirects to every
 address form and names resolving to ::1 and 10/8; LocalDocs FIFOs, device links, symlink loops and more
-'..' spellings, and LocalDocs ingested through the Dagster asset, where none of it may reach the store.
+'..' spellings, and LocalDocs ingested through the Dagster asset, where none of it may reach the store;
+a folder of bad files (loops, deep JSON, a damaged PDF, undecodable names, a quadratic page) ingested through
+the asset, the good ones stored and the bad ones counted; terminal control sequences from a source stripped.
 """
 
 from __future__ import annotations
 
 import asyncio
 import hashlib
+import logging
 import os
+import re
 from pathlib import Path
 
 import pytest
@@ -30,13 +34,16 @@ from pytest_httpx import HTTPXMock
 
 from aragora_pipelines.cli import UsageError, run_query
 from aragora_pipelines.definitions import RESOURCES, evidence_assets
+from aragora_pipelines.ingest import ingest_evidence
 from aragora_pipelines.resources import DuckDBStoreResource, TopicsResource, evidence_resource_class
 from aragora_pipelines.store import EvidenceStore, LoadContext
 from connectors.base import Evidence
 from connectors.exceptions import ConnectorValidationError
+from connectors.hackernews import HackerNewsConnector
 from connectors.local_docs import LocalDocsConnector
 from connectors.provenance import SourceType
 from connectors.web import WebConnector
+from tests.connectors.test_local_docs import mutated_pdfs
 from tests.connectors.test_web import PUBLIC_IP, dns  # noqa: F401  (dns: the DNS-table fixture)
 
 FAST = {"rate_limit": False, "base_delay": 0.01, "max_delay": 0.05, "max_retries": 1}
@@ -205,4 +212,59 @@ def test_the_local_docs_asset_stores_only_the_real_document(hostile_root: Path, 
     rows = store.query("SELECT source_id, content FROM evidence")
     assert [r[0] for r in rows] == ["guide.md"]
     assert not any("outside" in r[1] or "secret" in r[1] or "hidden" in r[1] for r in rows)
+    assert store.verify() == []
+
+
+def test_the_local_docs_asset_stores_the_readable_files_and_counts_the_bad_ones(tmp_path: Path) -> None:
+    # Before: any one of these files ended the materialization with a traceback and stored nothing.
+    root = tmp_path / "docs"
+    root.mkdir()
+    (root / "guide.md").write_text("# Zebra guide\n\nzebra crossings")
+    (root / "loop.md").symlink_to("loop.md")
+    (root / "deep.json").write_text('{"zebra": ' * 1000 + "1" + "}" * 1000)
+    (root / "damaged.pdf").write_bytes(mutated_pdfs(8)[7])  # pypdf raises AttributeError on this one
+    (root / "slow.html").write_text("zebra" + "<title" * 200_000)  # was quadratic: minutes
+    for raw in (b"notes\xff.md", b"notes\xfe.md"):
+        (root / os.fsdecode(raw)).write_text(f"zebra notes {raw!r}")
+    topics = tmp_path / "topics.yaml"
+    topics.write_text("topics:\n  zebra:\n    query: zebra\n")
+    instance = DagsterInstance.ephemeral()
+    instance.add_dynamic_partitions("topics", ["zebra"])
+    store = EvidenceStore(tmp_path / "evidence.duckdb", lock_timeout=30)
+    resources = {**RESOURCES, "store": DuckDBStoreResource(path=str(store.path)),
+                 "topics": TopicsResource(file=str(topics)),
+                 "local_docs": evidence_resource_class(LocalDocsConnector)(root=str(root))}
+    result = materialize([evidence_assets["local_docs"]], partition_key="zebra", resources=resources,
+                         instance=instance, raise_on_error=False)
+    assert result.success
+    meta = next(iter(result.get_asset_materialization_events())).materialization.metadata
+    assert (meta["items_skipped"].value, meta["rows_new"].value) == (3, 4)
+    assert [r[0] for r in store.query("SELECT id FROM evidence ORDER BY id")] == [
+        "local_docs:guide.md", "local_docs:notes\\xfe.md", "local_docs:notes\\xff.md", "local_docs:slow.html"]
+    warnings = [e.message for e in instance.all_logs(result.run_id) if e.level == logging.WARNING]
+    for name in ("loop.md", "deep.json", "damaged.pdf"):
+        assert any(f"skipped a file: {name}" in w or f"'{name}'" in w for w in warnings), name
+    assert store.verify() == []
+
+
+# --- stored text: terminal control sequences from a source -------------------------------------------
+HN_SEARCH = re.compile(r"https://hn\.algolia\.com/api/v1/search\?.*")
+
+
+def test_terminal_control_sequences_from_a_source_are_stripped_before_storing(tmp_path: Path,
+                                                                             httpx_mock: HTTPXMock) -> None:
+    # Before: HN's author and story_text reached the store raw: OSC 52 (clipboard), ESC[8m (hidden text),
+    # CSI 2J (clear screen), C1 CSI, BEL and a carriage return that overwrites the line.
+    hit = {"objectID": "42", "created_at_i": 1_767_225_600, "points": 3, "num_comments": 0, "_tags": ["story"],
+           "title": "Rate limiting\x1b]52;c;cm0gLXJmIH4=\x07 explained",
+           "author": "mallory\x1b[8m (trusted admin)",
+           "story_text": "<p>Token buckets\x1b[2J refill\x9b31m steadily.\x07\rFAKE: all clear</p>"}
+    httpx_mock.add_response(url=HN_SEARCH, json={"hits": [hit], "page": 0, "nbPages": 1, "nbHits": 1,
+                                                 "hitsPerPage": 20})
+    store = EvidenceStore(tmp_path / "evidence.duckdb", lock_timeout=30)
+    ingest_evidence(HackerNewsConnector(**FAST), store, query="rate limiting", limit=20)
+    [(title, author, content)] = store.query("SELECT title, author, content FROM evidence")
+    assert title == "Rate limiting explained"
+    assert author == "mallory (trusted admin)"
+    assert content == "Token buckets refill steadily.\nFAKE: all clear"
     assert store.verify() == []

@@ -44,6 +44,7 @@ from connectors.reddit import RedditConnector
 from connectors.resilience import reset_circuit_breakers
 from connectors.sec import SECConnector
 from connectors.stripe import StripeConnector, StripeCredentials
+from connectors.text import strip_terminal_controls
 from connectors.twitter import TwitterConnector
 from connectors.web import WebConnector
 from connectors.whisper import WhisperConnector
@@ -395,8 +396,8 @@ TEXT = st.text(max_size=40) | st.sampled_from(["'; DROP TABLE evidence; --", "?"
 def test_any_text_round_trips_through_the_store_and_verifies(title: str, content: str, author: str | None,
                                                             url: str | None, run_id: str, partition: str,
                                                             request: str, claim: str | None) -> None:
-    def stored(value: str | None) -> str | None:  # lone surrogates cannot be UTF-8: the only change
-        return value.encode("utf-8", "replace").decode() if value is not None else None
+    def stored(value: str | None) -> str | None:  # terminal controls are stripped; lone surrogates cannot be UTF-8
+        return strip_terminal_controls(value).encode("utf-8", "replace").decode() if value is not None else None
 
     def in_sql(value: str) -> str:  # run context travels as SQL literals: NUL cannot either
         return value.encode("utf-8", "replace").decode().replace("\x00", "\ufffd")

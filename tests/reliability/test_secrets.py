@@ -8,9 +8,11 @@ and the answers try to smuggle it back: in an issue URL's query, in a label, in 
 
 from __future__ import annotations
 
+import asyncio
 import copy
 import logging
 import re
+import traceback
 from pathlib import Path
 from typing import Any
 
@@ -23,7 +25,7 @@ from aragora_pipelines.definitions import RESOURCES, evidence_assets
 from aragora_pipelines.ingest import ingest_evidence
 from aragora_pipelines.resources import DuckDBStoreResource, TopicsResource, evidence_resource_class
 from aragora_pipelines.store import EvidenceStore
-from connectors.exceptions import ConnectorAPIError, ConnectorAuthError
+from connectors.exceptions import ConnectorAPIError, ConnectorAuthError, ConnectorNetworkError
 from connectors.github import GitHubConnector
 
 TOKEN = "zzcanary-7f3a9c51e0b24d6e-do-not-leak"  # no well-known prefix: only its registration can hide it
@@ -138,3 +140,73 @@ def test_a_failing_ingest_keeps_the_token_out_of_the_exception_and_the_logs(
     assert f"HTTP {status}" in str(caught.value)
     assert not store.path.exists()  # fetching failed before the store was touched
     assert TOKEN not in captured()
+
+
+# --- a pasted or odd token, through a real socket (the loopback simulator), so httpx and h11 really run ---------
+
+FRAGMENT = "7f3a9c51e0b24d6e"  # in every canary below: a leak of any part of a token shows it
+PASTED = {
+    "line break": f"{TOKEN}\r\n",
+    "percent and carriage return": f"zzcanary%2F{FRAGMENT}%-do-not-leak\r",  # redaction once stopped at the '%'
+}
+
+
+def run_github_asset_on(sim: Any, tmp_path: Path, instance: DagsterInstance) -> Any:
+    """The GitHub asset against the simulator (which answers any token), credentials read from GITHUB_TOKEN."""
+    topics = tmp_path / "topics.yaml"
+    topics.write_text("topics:\n  rate-limiting:\n    query: rate limiting\n")
+    resources = {**RESOURCES, "store": DuckDBStoreResource(path=str(tmp_path / "evidence.duckdb")),
+                 "topics": TopicsResource(file=str(topics)),
+                 "github": evidence_resource_class(GitHubConnector)(base_url=sim.github, rate_limit_per_second=1000.0,
+                                                                    **QUICK)}
+    return materialize([evidence_assets["github"]], partition_key=PARTITION, resources=resources, instance=instance,
+                       raise_on_error=False)
+
+
+@pytest.mark.parametrize("pasted", PASTED.values(), ids=PASTED.keys())
+def test_a_pasted_token_is_trimmed_and_leaves_no_trace(
+        apisim: Any, tmp_path: Path, instance: DagsterInstance, monkeypatch: pytest.MonkeyPatch, captured,
+        pasted: str) -> None:
+    # Before: httpx refused the header ("Illegal header value b'Bearer <key>\r'") and the key went to the event log.
+    monkeypatch.setenv("GITHUB_TOKEN", pasted)
+
+    result = run_github_asset_on(apisim, tmp_path, instance)
+
+    assert result.success
+    assert FRAGMENT not in run_text(instance, result.run_id)
+    assert FRAGMENT not in captured()
+
+
+def test_a_token_with_a_control_character_inside_is_refused_by_name(
+        apisim: Any, tmp_path: Path, instance: DagsterInstance, monkeypatch: pytest.MonkeyPatch, captured) -> None:
+    monkeypatch.setenv("GITHUB_TOKEN", f"zzcanary-{FRAGMENT}\x1b[8m-do-not-leak")
+
+    result = run_github_asset_on(apisim, tmp_path, instance)
+
+    assert not result.success
+    failure = result.get_step_failure_events()[0].step_failure_data.error
+    assert "GITHUB_TOKEN" in failure.message and "U+001B" in failure.message
+    assert FRAGMENT not in run_text(instance, result.run_id)
+    assert FRAGMENT not in captured()
+
+
+@pytest.mark.parametrize("pasted", PASTED.values(), ids=PASTED.keys())
+def test_an_error_raised_inside_httpx_is_redacted_down_its_whole_chain(
+        apisim: Any, monkeypatch: pytest.MonkeyPatch, captured, pasted: str) -> None:
+    # A header with a line break reaches h11 (here sent per request, as a token an API handed back could be):
+    # httpx, httpcore and h11 each quote it, and a traceback prints every one of them.
+    monkeypatch.setenv("GITHUB_TOKEN", pasted)
+    connector = GitHubConnector(base_url=apisim.github, max_retries=0, rate_limit=False)
+
+    async def call() -> None:
+        async with connector:
+            await connector._request("GET", "/search/issues", params={"q": "x"},
+                                     headers={"Authorization": f"Bearer {pasted}"})
+
+    with pytest.raises(ConnectorNetworkError, match="Illegal header value") as caught:
+        asyncio.run(call())
+
+    printed = "".join(traceback.format_exception(caught.value))
+    assert "LocalProtocolError" in printed  # the chain is there, only redacted
+    assert FRAGMENT not in printed
+    assert FRAGMENT not in captured()
