@@ -22,7 +22,14 @@ from urllib.parse import urlsplit
 import httpx
 
 from connectors.cache import TTLCache
-from connectors.credentials import CredentialProvider, get_credential_provider
+from connectors.credentials import (
+    CredentialSource,
+    aget_credential,
+    get_credential,
+    get_credential_provider,
+    invalidate_credential,
+)
+from connectors.credentials.base import clean_credential
 from connectors.exceptions import (
     ConnectorAPIError,
     ConnectorAuthError,
@@ -31,10 +38,28 @@ from connectors.exceptions import (
     error_from_response,
     is_retryable_error,
 )
+from connectors.limits import (
+    MAX_JSON_DEPTH,
+    MAX_RESPONSE_BYTES,
+    REQUEST_DEADLINE,
+    ResponseLimitError,
+    check_json_depth,
+    deadline,
+    loaded_response,
+    parse_json,
+    read_body,
+)
 from connectors.progress import notify
 from connectors.provenance import ProvenanceManager, ProvenanceRecord, SourceType
 from connectors.redact import get_logger, redact_url, register_secret
-from connectors.resilience import CircuitBreaker, get_circuit_breaker, get_rate_limiter, retry_async
+from connectors.resilience import (
+    DEFAULT_RATE_LIMIT_BACKOFF,
+    CircuitBreaker,
+    get_circuit_breaker,
+    get_rate_limiter,
+    max_retry_wait_setting,
+    retry_async,
+)
 from connectors.text import iso_utc, parse_datetime
 
 __version__ = "0.1.0"
@@ -224,10 +249,12 @@ async def follow_api_redirects(
 
     APIs move resources within themselves (GitHub answers 301 for a transferred issue). A redirect to
     another scheme, host or port, or more than ``max_redirects``, is a :class:`ConnectorAPIError`.
+    Redirects are closed unread and each hop is sent streamed, so the final answer's body is not read yet.
     """
     origin = response.request.url
     hops = 0
     while (target := response.next_request) is not None:  # httpx builds it for each redirect it does not follow
+        await response.aclose()  # a redirect's body is never read (its status and headers stay available)
         if (target.url.scheme, target.url.host, target.url.port) != (origin.scheme, origin.host, origin.port):
             raise ConnectorAPIError(
                 f"{operation}: redirect (HTTP {response.status_code}) to {redact_url(target.url)} leaves "
@@ -241,8 +268,30 @@ async def follow_api_redirects(
                 status_code=response.status_code,
             )
         hops += 1
-        response = await client.send(target)
+        response = await client.send(target, stream=True)
     return response
+
+
+async def send_bounded(
+    client: httpx.AsyncClient, method: str, url: str | httpx.URL, settings: HttpSettings, operation: str, *,
+    follow_redirects: bool = True, **kwargs: Any,
+) -> httpx.Response:
+    """One exchange whose answer is read under ``settings``' limits: the one request path of every connector.
+
+    The body is streamed and refused past ``max_response_bytes`` (decompressed), a body that looks
+    like JSON is refused when it nests deeper than ``max_json_depth`` (:class:`ResponseLimitError`),
+    and same-origin redirects are followed (:func:`follow_api_redirects`) unless ``follow_redirects``
+    is False. ``kwargs`` go to ``client.build_request``; the answer comes back fully read.
+    """
+    response = await client.send(client.build_request(method, url, **kwargs), stream=True)
+    try:
+        if follow_redirects:
+            response = await follow_api_redirects(client, response, operation, settings.name)
+        body = await read_body(response, settings.max_response_bytes, operation, settings.name)
+    finally:
+        await response.aclose()
+    check_json_depth(body, settings.max_json_depth, operation, settings.name)
+    return loaded_response(response, body)
 
 
 class _LoopBound:
@@ -285,12 +334,22 @@ class HttpSettings(ABC):
     default when no ``base_url`` is given) and ``RATE_LIMIT`` (requests, per seconds: the API's published
     limit, used when ``rate_limit`` is None; ``rate_limit=False`` switches pacing off for simulators and
     tests). Breakers are named ``<name>@<host>`` and rate limiters keyed by host, so every instance
-    talking to the same host shares them.
+    talking to the same host shares them. Every answer is bounded (:mod:`connectors.limits`):
+    ``max_response_bytes`` of body after decompression, ``max_json_depth`` levels of JSON nesting and
+    ``request_deadline`` seconds per attempt; their defaults are the ``MAX_RESPONSE_BYTES``,
+    ``MAX_JSON_DEPTH`` and ``REQUEST_DEADLINE`` class attributes, so an API can set its own.
+    ``RATE_LIMIT_BACKOFF`` is the first wait after a rate limit that names no wait (doubling after
+    each), as the API documents it; ``max_retry_wait`` (default ``ARAGORA_MAX_RETRY_WAIT``, else 60 s)
+    bounds a server-imposed wait ridden out in-process: a longer one is raised for a later retry.
     """
 
     DEFAULT_BASE_URL: ClassVar[str | None] = None
     ENV_NAME: ClassVar[str | None] = None
     RATE_LIMIT: ClassVar[tuple[float, float] | None] = None
+    RATE_LIMIT_BACKOFF: ClassVar[float] = DEFAULT_RATE_LIMIT_BACKOFF
+    MAX_RESPONSE_BYTES: ClassVar[int] = MAX_RESPONSE_BYTES
+    MAX_JSON_DEPTH: ClassVar[int] = MAX_JSON_DEPTH
+    REQUEST_DEADLINE: ClassVar[float] = REQUEST_DEADLINE
 
     def __init__(
         self,
@@ -307,12 +366,17 @@ class HttpSettings(ABC):
         circuit_success_threshold: int = 1,
         rate_limit: tuple[float, float] | Literal[False] | None = None,
         transport: httpx.AsyncBaseTransport | None = None,
+        max_response_bytes: int | None = None,
+        max_json_depth: int | None = None,
+        request_deadline: float | None = None,
+        max_retry_wait: float | None = None,
     ) -> None:
         env_url = os.environ.get(f"ARAGORA_{self.ENV_NAME}_BASE_URL") if self.ENV_NAME else None
         self.base_url = (base_url or env_url or self.DEFAULT_BASE_URL or "").rstrip("/") or None
         self.max_retries = max_retries
         self.base_delay = base_delay
         self.max_delay = max_delay
+        self.max_retry_wait = max_retry_wait_setting(max_retry_wait, type(self).__name__)
         self.timeout = timeout
         self.enable_circuit_breaker = enable_circuit_breaker
         self._breaker_config = {
@@ -323,6 +387,12 @@ class HttpSettings(ABC):
         }
         self.rate_limit = None if rate_limit is False else (rate_limit or self.RATE_LIMIT)
         self._transport = transport
+        self.max_response_bytes = check_count(
+            "max_response_bytes", self.MAX_RESPONSE_BYTES if max_response_bytes is None else max_response_bytes)
+        self.max_json_depth = check_count(
+            "max_json_depth", self.MAX_JSON_DEPTH if max_json_depth is None else max_json_depth)
+        self.request_deadline = check_positive(
+            "request_deadline", self.REQUEST_DEADLINE if request_deadline is None else request_deadline)
 
     @property
     @abstractmethod
@@ -375,7 +445,7 @@ class BaseConnector(HttpSettings):
         self,
         *,
         provenance: ProvenanceManager | None = None,
-        credential_provider: CredentialProvider | None = None,
+        credential_provider: CredentialSource | None = None,
         max_cache_entries: int = 500,
         cache_ttl_seconds: float = 3600.0,
         max_concurrency: int = 8,
@@ -388,6 +458,7 @@ class BaseConnector(HttpSettings):
         self.provenance = provenance
         self._credential_provider = credential_provider
         self._credentials: dict[str, str | None] = {}
+        self._provided: dict[str, str] = {}  # keyword -> env var of credentials read through the provider
         self._cache: TTLCache[Any] = TTLCache(max_cache_entries, cache_ttl_seconds)
         self.max_concurrency = max_concurrency
         self._user_agent = user_agent
@@ -430,13 +501,37 @@ class BaseConnector(HttpSettings):
         if explicit:
             if secret:
                 register_secret(explicit)
-            value: str | None = explicit
+            value: str | None = clean_credential(f"{keyword} (argument of {type(self).__name__})", explicit)
         else:
             env_name = self.CREDENTIALS.get(keyword)
-            provider = self._credential_provider or get_credential_provider()
-            value = provider.get(env_name, secret=secret) if env_name else None
+            value = get_credential(self._provider(), env_name, secret=secret) if env_name else None
+            if env_name:
+                self._provided[keyword] = env_name
         self._credentials[keyword] = value
         return value
+
+    def _provider(self) -> CredentialSource:
+        return self._credential_provider or get_credential_provider()
+
+    async def refresh_credentials(self) -> bool:
+        """Read the credentials that came from the provider again (a rotated key after an auth error).
+
+        Cached values are dropped first and the reads run in a worker thread, off the event loop. A changed
+        value replaces the ``_<keyword>`` attribute holding it (``self._token`` for ``token``) and the shared
+        client's default headers. Returns whether any value changed.
+        """
+        provider, changed = self._provider(), False
+        for keyword, env_name in self._provided.items():
+            invalidate_credential(provider, env_name)
+            value = await aget_credential(provider, env_name, secret=keyword not in self.SETTINGS)
+            if value != self._credentials.get(keyword):
+                changed = True
+                self._credentials[keyword] = value
+                if hasattr(self, f"_{keyword}"):
+                    setattr(self, f"_{keyword}", value)
+        if changed and self._bound is not None:
+            self._bound.client.headers.update(self._default_headers())
+        return changed
 
     def missing_credentials(self) -> list[str]:
         """Env var names of the required credentials that are not set."""
@@ -482,12 +577,23 @@ class BaseConnector(HttpSettings):
 
     @property
     def client(self) -> httpx.AsyncClient:
-        """The connector's shared httpx client, opened lazily (one per event loop)."""
-        return self._bound_state().client
+        """The client requests go through: the one a subclass set as ``_client``, else the shared one."""
+        return self._client
 
     @property
     def _client(self) -> httpx.AsyncClient:
-        return self.client
+        """A client the subclass assigned (the guide's integration pattern), else the shared client.
+
+        The shared client is opened lazily, one per event loop, and closed by :meth:`close`; a client the
+        subclass assigns (in ``__init__`` or ``__aenter__``) stays its own: used as given, closed by its owner.
+        Assigning None goes back to the shared client.
+        """
+        own = self.__dict__.get("_own_client")
+        return own if own is not None else self._bound_state().client
+
+    @_client.setter
+    def _client(self, client: httpx.AsyncClient | None) -> None:
+        self.__dict__["_own_client"] = client
 
     async def _request_with_retry(
         self, request_func: Callable[[], Awaitable[T]], operation: str = "request", *, host: str | None = None,
@@ -506,13 +612,14 @@ class BaseConnector(HttpSettings):
 
         async def one_attempt() -> T:
             await self._throttle(host)
-            async with state.gate:
+            async with state.gate, deadline(self.request_deadline, operation, self.name):
                 return await request_func()
 
         retry_on = is_retryable_error
         if self.retry_parse_errors:
             def retry_on(exc: BaseException) -> bool:
-                return is_retryable_error(exc) or isinstance(exc, ConnectorParseError)
+                return is_retryable_error(exc) or (
+                    isinstance(exc, ConnectorParseError) and not isinstance(exc, ResponseLimitError))
 
         return await retry_async(
             one_attempt,
@@ -523,6 +630,8 @@ class BaseConnector(HttpSettings):
             max_delay=self.max_delay,
             breaker=self._breaker_for(host),
             retry_on=retry_on,
+            max_retry_wait=self.max_retry_wait,
+            rate_limit_backoff=self.RATE_LIMIT_BACKOFF,
         )
 
     async def _request(
@@ -540,17 +649,17 @@ class BaseConnector(HttpSettings):
     ) -> Any:
         """One HTTP call through :meth:`_request_with_retry`; errors mapped, body parsed as asked.
 
-        Redirects within the request's origin are followed (:func:`follow_api_redirects`), except for
-        ``parse="response"``, whose caller gets the redirect itself.
+        The answer is read under the connector's limits (:func:`send_bounded`). Redirects within the
+        request's origin are followed (:func:`follow_api_redirects`), except for ``parse="response"``,
+        whose caller gets the redirect itself.
         """
         op = operation or f"{method} {url.split('?')[0]}"
 
         async def call() -> Any:
-            response = await self.client.request(
-                method, url, params=params, json=json_body, data=data, files=files, headers=headers
+            response = await send_bounded(
+                self.client, method, url, self, op, params=params, json=json_body, data=data, files=files,
+                headers=headers, follow_redirects=parse != "response",  # a raw response's caller handles redirects
             )
-            if parse != "response":  # a caller asking for the raw response handles redirects itself
-                response = await follow_api_redirects(self.client, response, op, self.name)
             notify("response", self.name, operation=op, status=response.status_code)
             if response.status_code >= 400:
                 raise error_from_response(response, self.name)
@@ -560,13 +669,7 @@ class BaseConnector(HttpSettings):
                 return response.content
             if parse == "text":
                 return response.text
-            try:
-                return response.json()
-            except ValueError as exc:
-                raise ConnectorParseError(
-                    f"{op}: response is not valid JSON ({exc.__class__.__name__}: {str(exc)[:80]})",
-                    connector=self.name,
-                ) from None
+            return parse_json(response.content, op, self.name)
 
         return await self._request_with_retry(call, op)
 
@@ -575,7 +678,7 @@ class BaseConnector(HttpSettings):
         return await self._request("GET", url, params=params, **kwargs)
 
     async def close(self) -> None:
-        """Close the shared client (safe to call more than once)."""
+        """Close the shared client (safe to call more than once); a client the subclass set is left to it."""
         bound, self._bound = self._bound, None
         if bound is not None:
             try:

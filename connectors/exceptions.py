@@ -1,4 +1,5 @@
-"""The guide's connector error hierarchy, with redaction and HTTP/asyncio/JSON mapping.
+"""The guide's connector error hierarchy, with redaction and mapping of HTTP-client (httpx, requests,
+urllib3, aiohttp), asyncio, socket and JSON failures.
 
 Every error carries the connector name and redacted details; ``str`` and ``repr``
 never show a token, key or Authorization value.
@@ -7,17 +8,20 @@ never show a token, key or Authorization value.
 from __future__ import annotations
 
 import asyncio
+import errno
 import json
+import math
+import socket
 import time
 from collections.abc import Mapping
 from datetime import UTC
 from email.utils import parsedate_to_datetime
 from types import TracebackType
-from typing import Any
+from typing import Any, Literal
 
 import httpx
 
-from connectors.redact import redact, redact_mapping, redact_url
+from connectors.redact import redact, redact_exception, redact_mapping, redact_url
 
 
 class ConnectorError(Exception):
@@ -125,11 +129,20 @@ def _quota_exhausted(remaining: str | None) -> bool:
         return False
 
 
+def _seconds(text: str) -> float:
+    """A header's number of seconds, at least 0; ValueError when it is not a finite number ("inf", "nan")."""
+    value = float(text)
+    if not math.isfinite(value):
+        raise ValueError(f"not a finite number of seconds: {text!r}")
+    return max(0.0, value)
+
+
 def parse_retry_after(headers: Mapping[str, str] | httpx.Headers | None, now: float | None = None) -> float | None:
-    """Seconds to wait from ``Retry-After`` (seconds or HTTP-date) or ``X-RateLimit-Reset``.
+    """Seconds to wait from ``Retry-After`` (seconds or HTTP-date), ``X-RateLimit-Reset`` or ``RateLimit-Reset``.
 
     The reset header counts when the remaining quota is 0 or not given; it is read as epoch
-    seconds (GitHub, X), or as seconds to wait when it is too small to be a date (Reddit).
+    seconds (GitHub, X), or as seconds to wait when it is too small to be a date (Reddit, PagerDuty).
+    A value that is not a finite number of seconds is ignored.
     """
     if not headers:
         return None
@@ -139,7 +152,7 @@ def parse_retry_after(headers: Mapping[str, str] | httpx.Headers | None, now: fl
     if value:
         value = value.strip()
         try:
-            return max(0.0, float(value))
+            return _seconds(value)
         except ValueError:
             try:
                 moment = parsedate_to_datetime(value)
@@ -148,14 +161,15 @@ def parse_retry_after(headers: Mapping[str, str] | httpx.Headers | None, now: fl
                 return max(0.0, moment.timestamp() - now)
             except (TypeError, ValueError, IndexError):
                 pass
-    reset = h.get("x-ratelimit-reset") or h.get("x-rate-limit-reset")
-    remaining = h.get("x-ratelimit-remaining") or h.get("x-rate-limit-remaining")
+    # RateLimit-Reset (IETF draft, PagerDuty) is always the seconds to wait.
+    reset = h.get("x-ratelimit-reset") or h.get("x-rate-limit-reset") or h.get("ratelimit-reset")
+    remaining = h.get("x-ratelimit-remaining") or h.get("x-rate-limit-remaining") or h.get("ratelimit-remaining")
     if reset and (remaining is None or _quota_exhausted(remaining)):
         try:
-            seconds = float(reset)
+            seconds = _seconds(reset)
         except ValueError:
             return None
-        return max(0.0, seconds if seconds < _EPOCH_THRESHOLD else seconds - now)
+        return seconds if seconds < _EPOCH_THRESHOLD else max(0.0, seconds - now)
     return None
 
 
@@ -212,24 +226,130 @@ def error_from_response(response: httpx.Response, connector: str | None = None) 
     return ConnectorAPIError(text, **kwargs)
 
 
+# --- errors of other HTTP clients (requests, urllib3, aiohttp) ----------------------------------
+
+# Packages whose exceptions are classified by class name. None of them is imported: a connector
+# written with any of them gets the same retry decisions as one written with httpx.
+CLIENT_FAMILIES = frozenset({"requests", "urllib3", "aiohttp", "httpcore"})
+# Words in a client's exception class names (lower case), checked along the class hierarchy.
+_TIMEOUT_WORDS = ("timeout",)
+_PARSE_WORDS = ("decod", "contenttype", "json")
+_NETWORK_WORDS = (
+    "connect", "protocol", "proxy", "ssl", "payload", "chunkedencoding", "incompleteread", "maxretry",
+    "retryerror", "readerror", "writeerror", "network", "socket",
+)
+# OSError numbers that mean the network, not the file system, failed.
+_NETWORK_ERRNOS = frozenset({
+    errno.ECONNREFUSED, errno.ECONNRESET, errno.ECONNABORTED, errno.EPIPE, errno.ETIMEDOUT, errno.ENOTCONN,
+    errno.ENETUNREACH, errno.ENETDOWN, errno.ENETRESET, errno.EHOSTUNREACH, errno.EHOSTDOWN, errno.EADDRNOTAVAIL,
+})
+ErrorKind = Literal["timeout", "network", "invalid", "decode", "json"]
+
+
+def client_family(exc: BaseException) -> str | None:
+    """The HTTP client package (one of :data:`CLIENT_FAMILIES`) an exception class comes from, or None."""
+    for cls in type(exc).__mro__:
+        root = cls.__module__.partition(".")[0]
+        if root in CLIENT_FAMILIES:
+            return root
+    return None
+
+
+def _foreign_response(exc: BaseException) -> httpx.Response | None:
+    """The error answer a client's status exception carries, as an ``httpx.Response`` (status and headers).
+
+    requests' ``HTTPError.response`` has ``status_code``; aiohttp's ``ClientResponseError`` has ``status``,
+    ``headers`` and ``request_info``. The body is left out: reading it could block on a streamed response.
+    """
+    answer = getattr(exc, "response", None)
+    if getattr(answer, "status_code", None) is not None:  # requests
+        status, headers = answer.status_code, getattr(answer, "headers", None)
+        request = getattr(answer, "request", None)
+        url = getattr(request, "url", None) or getattr(answer, "url", None)
+    else:  # aiohttp
+        status, headers, request = getattr(exc, "status", None), getattr(exc, "headers", None), getattr(
+            exc, "request_info", None)
+        url = getattr(request, "real_url", None) or getattr(request, "url", None)
+    if not isinstance(status, int) or isinstance(status, bool) or status < 400:
+        return None
+    try:
+        httpx_request = httpx.Request(str(getattr(request, "method", None) or "GET"), str(url or ""))
+    except (httpx.InvalidURL, TypeError, ValueError):
+        httpx_request = httpx.Request("GET", "")
+    pairs = list(headers.items()) if hasattr(headers, "items") else []
+    return httpx.Response(status, headers=[(str(k), str(v)) for k, v in pairs], request=httpx_request)
+
+
+def _kind_by_name(exc: BaseException) -> ErrorKind | None:
+    """Classify a client library's exception by the names along its class hierarchy (first match wins)."""
+    reason = getattr(exc, "reason", None)  # urllib3's MaxRetryError wraps the failure that used up its retries
+    if isinstance(reason, BaseException) and reason is not exc and (kind := error_kind(reason)) is not None:
+        return kind
+    for cls in type(exc).__mro__:
+        name = cls.__name__.lower()
+        if any(word in name for word in _TIMEOUT_WORDS):
+            return "timeout"
+        if any(word in name for word in _PARSE_WORDS):
+            return "decode"
+        if any(word in name for word in _NETWORK_WORDS):
+            return "network"
+    return "invalid" if isinstance(exc, ValueError) else None
+
+
+def error_kind(exc: BaseException) -> ErrorKind | None:
+    """What kind of transport failure ``exc`` is, whichever HTTP client raised it (None: not one).
+
+    By the exception hierarchy: TimeoutError (asyncio's too) and httpx timeouts are timeouts; ConnectionError,
+    DNS failures, an OSError with a network errno and httpx transport errors are network errors; the
+    exceptions of requests, urllib3, aiohttp and httpcore are classified by their class names.
+    """
+    if isinstance(exc, httpx.TimeoutException | TimeoutError):
+        return "timeout"
+    if isinstance(exc, httpx.InvalidURL | httpx.UnsupportedProtocol):
+        return "invalid"
+    if isinstance(exc, httpx.DecodingError):
+        return "decode"
+    if isinstance(exc, json.JSONDecodeError | UnicodeDecodeError):
+        return "json"
+    if client_family(exc) is not None:
+        return _kind_by_name(exc)
+    if isinstance(exc, httpx.TransportError | ConnectionError | socket.gaierror | socket.herror):
+        return "network"
+    if isinstance(exc, OSError) and exc.errno in _NETWORK_ERRNOS:
+        return "network"
+    return None
+
+
 def map_exception(exc: BaseException, operation: str, connector: str | None = None) -> BaseException:
-    """Translate httpx, asyncio and JSON failures into the hierarchy; other exceptions pass through."""
+    """Translate HTTP-client (httpx, requests, urllib3, aiohttp), asyncio, socket and JSON failures into the
+    hierarchy; other exceptions pass through.
+
+    A client's error answer (httpx's HTTPStatusError, requests' HTTPError, aiohttp's ClientResponseError) maps
+    by its status like any response: 4xx other than 429 are not retryable, 429 and 5xx are.
+    ``exc`` and its chain are redacted in place first: a mapped error keeps it as its printed cause.
+    """
     where = f"{operation} failed"
+    redact_exception(exc)
     if isinstance(exc, ConnectorError):
         if exc.connector is None:
             exc.connector = connector
         return exc
     if isinstance(exc, httpx.HTTPStatusError):
         return error_from_response(exc.response, connector)
-    if isinstance(exc, httpx.TimeoutException | asyncio.TimeoutError | TimeoutError):
+    if client_family(exc) is not None and (answer := _foreign_response(exc)) is not None:
+        return error_from_response(answer, connector)
+    kind = error_kind(exc)
+    if kind == "timeout":
         return ConnectorTimeoutError(f"{where}: request timed out ({type(exc).__name__})", connector=connector)
-    if isinstance(exc, httpx.InvalidURL | httpx.UnsupportedProtocol):
-        return ConnectorValidationError(f"{where}: invalid URL: {exc}", connector=connector)
-    if isinstance(exc, httpx.DecodingError):
+    if kind == "invalid":
+        return ConnectorValidationError(
+            f"{where}: invalid URL or request ({type(exc).__name__}): {exc}", connector=connector
+        )
+    if kind == "decode":
         return ConnectorParseError(f"{where}: could not decode the response body: {exc}", connector=connector)
-    if isinstance(exc, httpx.TransportError | ConnectionError):
+    if kind == "network":
         return ConnectorNetworkError(f"{where}: network error ({type(exc).__name__}): {exc}", connector=connector)
-    if isinstance(exc, json.JSONDecodeError | UnicodeDecodeError):
+    if kind == "json":
         return ConnectorParseError(f"{where}: response is not valid JSON: {exc}", connector=connector)
     return exc
 

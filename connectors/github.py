@@ -89,8 +89,10 @@ class GitHubConnector(BaseConnector):
     reads ``GET /repos/owner/repo/issues/12``.
 
     Rate limit: the search API allows 30 requests/min with a token and 10/min without, so the limiter
-    paces at that rate (every request, including fetch, shares it). 403/429 rate-limit answers are retried
-    after ``Retry-After``/``X-RateLimit-Reset`` by the core.
+    paces at that rate (every request, including fetch, shares it). 403/429 rate-limit answers (primary and
+    secondary) are retried after ``Retry-After``/``X-RateLimit-Reset`` by the core, waiting in-process up to
+    ``max_retry_wait`` and raising a longer wait for a later retry; one naming no time waits at least a
+    minute, doubling after each, as GitHub's REST docs ask (``RATE_LIMIT_BACKOFF``).
 
     Scores (all in [0, 1]):
     - authority = 0.4 * association weight (OWNER 1.0, MEMBER 0.9, COLLABORATOR 0.85, CONTRIBUTOR 0.7,
@@ -108,6 +110,7 @@ class GitHubConnector(BaseConnector):
     CREDENTIALS: ClassVar[dict[str, str]] = {"token": "GITHUB_TOKEN"}
     RATE_LIMIT: ClassVar[tuple[float, float] | None] = (10, 60.0)  # anonymous search; 30/min with a token
     AUTHENTICATED_RATE_LIMIT: ClassVar[tuple[float, float]] = (30, 60.0)
+    RATE_LIMIT_BACKOFF: ClassVar[float] = 60.0  # secondary limit without headers: "wait for at least one minute"
 
     def __init__(
         self,

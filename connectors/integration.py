@@ -16,8 +16,9 @@ from typing import Any, ClassVar, Literal, Self
 
 import httpx
 
-from connectors.base import HttpSettings, check_limit, check_window, follow_api_redirects
-from connectors.credentials import CredentialProvider, get_credential_provider
+from connectors.base import HttpSettings, check_limit, check_window, send_bounded
+from connectors.credentials import get_credential_provider
+from connectors.credentials.base import CredentialSource, clean_credential, get_credential
 from connectors.exceptions import (
     ConnectorAuthError,
     ConnectorParseError,
@@ -25,6 +26,7 @@ from connectors.exceptions import (
     error_from_response,
     map_exception,
 )
+from connectors.limits import deadline, parse_json
 from connectors.progress import notify
 from connectors.redact import get_logger, register_secret
 from connectors.resilience import retry_async
@@ -70,16 +72,18 @@ class IntegrationCredentials:
     def __post_init__(self) -> None:
         for f in self._env_fields():
             value = getattr(self, f.name)
-            if f.metadata["required"] and (not value or not str(value).strip()):
+            if f.metadata["secret"] and value is not None:
+                register_secret(str(value))
+            value = clean_credential(f"{type(self).__name__}.{f.name} ({f.metadata['env']})", value, self.CONNECTOR)
+            object.__setattr__(self, f.name, value)  # the cleaned value, frozen dataclasses included
+            if f.metadata["required"] and not value:
                 raise ConnectorAuthError(
                     f"{type(self).__name__}.{f.name} is empty; pass it or set {f.metadata['env']}",
                     connector=self.CONNECTOR,
                 )
-            if f.metadata["secret"]:
-                register_secret(value)
 
     @classmethod
-    def from_env(cls, provider: CredentialProvider | None = None, **values: Any) -> Self:
+    def from_env(cls, provider: CredentialSource | None = None, **values: Any) -> Self:
         """Read every field's variable through the credential provider (``values`` are taken as given).
 
         A missing required variable raises :class:`ConnectorAuthError` naming it.
@@ -88,7 +92,12 @@ class IntegrationCredentials:
         for f in cls._env_fields():
             if f.name not in values:
                 env = f.metadata["env"]
-                values[f.name] = provider.require(env, cls.CONNECTOR) if f.metadata["required"] else provider.get(env)
+                value = get_credential(provider, env)  # any object with get(name), as the guide's providers have
+                if value is None and f.metadata["required"]:
+                    raise ConnectorAuthError(
+                        f"credential {env} is not set; export {env}=... or store it in the configured "
+                        "credential provider (ARAGORA_CREDENTIAL_PROVIDER)", connector=cls.CONNECTOR)
+                values[f.name] = value
         return cls(**values)
 
     def require(self, name: str, purpose: str) -> str:
@@ -207,6 +216,8 @@ class IntegrationConnector(HttpSettings):
         carrying an ``Idempotency-Key``; a plain POST or PATCH is sent once, so a create is never
         doubled. ``rate_limit`` adds a per-endpoint limit (e.g. a search API) to every attempt.
         Redirects are followed only within the API's origin (:func:`connectors.base.follow_api_redirects`).
+        Each attempt has ``request_deadline`` seconds and its answer is read under the size and JSON depth
+        limits (:func:`connectors.base.send_bounded`).
         """
         client = self.client
         op = operation or f"{method} {endpoint.split('?')[0]}"
@@ -219,11 +230,11 @@ class IntegrationConnector(HttpSettings):
         async def attempt() -> Any:
             await self._throttle(host, rate_limit)
             try:
-                response = await client.request(
-                    method, endpoint, json=data, data=form, params=params, headers=headers
-                )
-                if parse != "response":
-                    response = await follow_api_redirects(client, response, op, self.NAME)
+                async with deadline(self.request_deadline, op, self.NAME):
+                    response = await send_bounded(
+                        client, method, endpoint, self, op, json=data, data=form, params=params, headers=headers,
+                        follow_redirects=parse != "response",
+                    )
             except Exception as exc:
                 mapped = map_exception(exc, op, self.NAME)
                 if mapped is exc:
@@ -238,10 +249,7 @@ class IntegrationConnector(HttpSettings):
                 return response.content
             if response.status_code == 204 or not response.content:
                 return {}
-            try:
-                return response.json()
-            except ValueError:
-                raise ConnectorParseError(f"{op}: response is not valid JSON", connector=self.NAME) from None
+            return parse_json(response.content, op, self.NAME)
 
         return await retry_async(
             attempt,
@@ -251,4 +259,6 @@ class IntegrationConnector(HttpSettings):
             base_delay=self.base_delay,
             max_delay=self.max_delay,
             breaker=self.breaker,
+            max_retry_wait=self.max_retry_wait,
+            rate_limit_backoff=self.RATE_LIMIT_BACKOFF,
         )

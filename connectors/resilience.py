@@ -7,6 +7,8 @@ trial calls pass; a trial failure reopens it and enough trial successes close it
 from __future__ import annotations
 
 import asyncio
+import math
+import os
 import random
 import threading
 import time
@@ -19,7 +21,7 @@ from tenacity import AsyncRetrying, RetryCallState, retry_if_exception, stop_aft
 from connectors.exceptions import (
     ConnectorCircuitOpenError,
     ConnectorRateLimitError,
-    get_retry_delay,
+    ConnectorValidationError,
     is_retryable_error,
     map_exception,
 )
@@ -223,6 +225,33 @@ def get_rate_limiter(key: str, rate: float, period: float = 1.0, burst: int = 1)
 
 # --- Retry --------------------------------------------------------------------------------
 
+MAX_RETRY_WAIT_ENV = "ARAGORA_MAX_RETRY_WAIT"
+DEFAULT_MAX_RETRY_WAIT = 60.0  # seconds a request may wait out a rate limit in-process
+DEFAULT_RATE_LIMIT_BACKOFF = 30.0  # first wait after a rate limit that names no time, for APIs that document none
+
+
+def max_retry_wait_setting(value: float | None = None, connector: str | None = None) -> float:
+    """Seconds a rate-limited request may wait in-process: ``value``, else ``ARAGORA_MAX_RETRY_WAIT``, else 60.
+
+    A longer server-imposed wait is raised to the caller instead (Dagster retries the step after it).
+    """
+    name = "max_retry_wait"
+    if value is None:
+        text = os.environ.get(MAX_RETRY_WAIT_ENV, "").strip()
+        if not text:
+            return DEFAULT_MAX_RETRY_WAIT
+        name = MAX_RETRY_WAIT_ENV
+        try:
+            value = float(text)
+        except ValueError:
+            value = text  # type: ignore[assignment]  # refused below, with the text shown
+    if isinstance(value, bool) or not isinstance(value, int | float) or not (math.isfinite(value) and value >= 0):
+        raise ConnectorValidationError(
+            f"{name} must be a number of seconds >= 0 (0: never wait in-process), got {value!r}", connector=connector
+        )
+    return float(value)
+
+
 async def retry_async(
     call: Callable[[], Awaitable[T]],
     *,
@@ -233,15 +262,26 @@ async def retry_async(
     max_delay: float = 30.0,
     breaker: CircuitBreaker | None = None,
     retry_on: Callable[[BaseException], bool] = is_retryable_error,
+    max_retry_wait: float | None = None,
+    rate_limit_backoff: float | None = DEFAULT_RATE_LIMIT_BACKOFF,
 ) -> T:
     """Run ``call`` with retries on retryable errors, exponential jittered backoff and Retry-After.
 
+    A server-imposed wait (``retry_after``) is waited out in full, never cut to ``max_delay``, when it is
+    at most ``max_retry_wait`` (see :func:`max_retry_wait_setting`); a longer one is raised at once, without
+    another request, for the caller to retry later. A rate limit naming no wait gets ``rate_limit_backoff``
+    seconds, doubling with each such answer (the API's documented backoff; None: plain backoff).
+
     Every attempt asks the breaker first (an open breaker raises
     :class:`ConnectorCircuitOpenError`, which is never retried here) and reports its
-    outcome to it: retryable failures count as failures, answered requests as successes.
+    outcome to it: retryable failures count as failures; answered requests, rate limits included
+    (a rate limit is not an outage), as successes.
     """
+    wait_limit = max_retry_wait_setting(max_retry_wait, connector)
+    unannounced = 0  # rate limits answered without a wait so far
 
     async def attempt() -> T:
+        nonlocal unannounced
         if breaker is not None and not breaker.can_proceed():
             remaining = breaker.cooldown_remaining()
             raise ConnectorCircuitOpenError(
@@ -253,11 +293,15 @@ async def retry_async(
             result = await call()
         except BaseException as exc:
             mapped = map_exception(exc, operation, connector)
+            limited = isinstance(mapped, ConnectorRateLimitError)
+            if isinstance(mapped, ConnectorRateLimitError) and mapped.retry_after is None and rate_limit_backoff:
+                mapped.retry_after = rate_limit_backoff * 2.0 ** min(unannounced, 32)
+                unannounced += 1
             if breaker is not None and isinstance(mapped, Exception):
-                if is_retryable_error(mapped):
+                if is_retryable_error(mapped) and not limited:
                     breaker.record_failure()
                 else:
-                    breaker.record_success()  # the service answered; the request was at fault
+                    breaker.record_success()  # the service answered: the request was at fault, or too early
             if mapped is exc:
                 raise
             raise mapped from exc
@@ -270,10 +314,19 @@ async def retry_async(
         # wait_exponential_jitter(initial=...) is deprecated and its replacement is version-dependent.
         return base_delay * 2.0 ** min(attempt_number - 1, 64) + random.uniform(0, base_delay)
 
+    def should_retry(exc: BaseException) -> bool:
+        retry_after = getattr(exc, "retry_after", None)
+        if retry_after is not None and retry_after > wait_limit:
+            log.info("%s: the server asks for a %.0fs wait, beyond max_retry_wait %.0fs; raising it for a later retry",
+                     operation, retry_after, wait_limit)
+            return False
+        return retry_on(exc)
+
     def wait(state: RetryCallState) -> float:
         exc = state.outcome.exception() if state.outcome else None
-        if exc is not None and getattr(exc, "retry_after", None) is not None:
-            return get_retry_delay(exc, max_delay=max_delay)
+        retry_after = getattr(exc, "retry_after", None)
+        if retry_after is not None:  # never sooner than the server allows (should_retry kept it within the limit)
+            return float(retry_after)
         return min(backoff(state.attempt_number), max_delay)
 
     def before_sleep(state: RetryCallState) -> None:
@@ -289,7 +342,7 @@ async def retry_async(
     retrying = AsyncRetrying(
         stop=stop_after_attempt(max_retries + 1),
         wait=wait,
-        retry=retry_if_exception(retry_on),
+        retry=retry_if_exception(should_retry),
         before_sleep=before_sleep,
         reraise=True,
     )

@@ -11,7 +11,13 @@ import math
 import os
 
 from connectors.credentials.aws import AWSSecretsManagerProvider
-from connectors.credentials.base import CredentialProvider
+from connectors.credentials.base import (
+    CredentialProvider,
+    CredentialSource,
+    aget_credential,
+    get_credential,
+    invalidate_credential,
+)
 from connectors.credentials.cached import CachedCredentialProvider
 from connectors.credentials.chained import ChainedCredentialProvider
 from connectors.credentials.env import EnvCredentialProvider
@@ -22,8 +28,12 @@ __all__ = [
     "CachedCredentialProvider",
     "ChainedCredentialProvider",
     "CredentialProvider",
+    "CredentialSource",
     "EnvCredentialProvider",
+    "aget_credential",
+    "get_credential",
     "get_credential_provider",
+    "invalidate_credential",
     "reset_credential_providers",
 ]
 

@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import json
+import os
 from typing import Any
 
 from connectors.credentials.base import CredentialProvider
-from connectors.exceptions import ConnectorAuthError, ConnectorNetworkError
+from connectors.exceptions import ConnectorAuthError, ConnectorNetworkError, ConnectorValidationError
 from connectors.redact import register_secret
 
 
@@ -23,10 +24,22 @@ class AWSSecretsManagerProvider(CredentialProvider):
         self._client = client
 
     def _secret_client(self) -> Any:
+        """The Secrets Manager client, in ``region``, else ``AWS_REGION``, else ``AWS_DEFAULT_REGION``/the profile's.
+
+        boto3 itself reads only ``AWS_DEFAULT_REGION``; no region at all is a configuration error (never retried).
+        """
         if self._client is None:
             import boto3
+            from botocore.exceptions import NoRegionError
 
-            self._client = boto3.client("secretsmanager", region_name=self.region)
+            region = self.region or os.environ.get("AWS_REGION", "").strip() or None
+            try:
+                self._client = boto3.client("secretsmanager", region_name=region)
+            except NoRegionError:
+                raise ConnectorValidationError(
+                    f"AWS Secrets Manager secret {self.secret_name!r} has no region: set AWS_REGION (or "
+                    "AWS_DEFAULT_REGION, or ARAGORA_AWS_REGION for the pipelines), or pass region=..."
+                ) from None
         return self._client
 
     def _load(self) -> dict[str, str]:

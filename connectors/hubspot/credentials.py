@@ -17,11 +17,12 @@ DEFAULT_BASE_URL = "https://api.hubapi.com"
 class HubSpotCredentials(IntegrationCredentials):
     """The bearer token for API calls and the client secret that signs webhooks; neither shows in ``repr``.
 
-    ``from_env()`` reads ``HUBSPOT_ACCESS_TOKEN`` (required) and ``HUBSPOT_CLIENT_SECRET``.
+    ``from_env()`` reads ``HUBSPOT_ACCESS_TOKEN`` (required) and ``HUBSPOT_CLIENT_SECRET``. The fields
+    keep the guide's order, ``HubSpotCredentials(access_token, base_url)``; ``client_secret`` comes after.
     """
 
     CONNECTOR: ClassVar[str] = "hubspot"
 
     access_token: str = credential(API_AUTH_VAR, required=True)
-    client_secret: str | None = credential(WEBHOOK_VAR)
     base_url: str = DEFAULT_BASE_URL
+    client_secret: str | None = credential(WEBHOOK_VAR)

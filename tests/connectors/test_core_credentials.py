@@ -245,3 +245,68 @@ def test_aws_values_are_registered_as_soon_as_the_secret_is_read(aws: None) -> N
     AWSSecretsManagerProvider("prod/stripe").get("STRIPE_API_KEY")  # reads every key of the secret
     error = ConnectorError(f"hubspot said {JSON_SECRET['HUBSPOT_TOKEN']}")
     assert JSON_SECRET["HUBSPOT_TOKEN"] not in str(error)
+
+
+# --- values are cleaned when read (issue 12): trimmed, control characters refused by name ----------------------
+
+def test_a_pasted_value_is_trimmed_by_every_provider(aws: None, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("CORE_TEST_PASTED", "  env-pasted-value-4471\r\n")
+    boto3.client("secretsmanager", region_name="us-east-1").create_secret(
+        Name="prod/pasted", SecretString=json.dumps({"CORE_TEST_PASTED": "aws-pasted-value-4472\n"}))
+    assert EnvCredentialProvider().get("CORE_TEST_PASTED") == "env-pasted-value-4471"
+    assert AWSSecretsManagerProvider("prod/pasted").get("CORE_TEST_PASTED") == "aws-pasted-value-4472"
+    assert CountingProvider({"X": "\tmemory-value-4473 "}).get("X") == "memory-value-4473"
+    assert CountingProvider({"X": " \r\n"}).get("X") is None
+
+
+@pytest.mark.parametrize("char", ["\r", "\n", "\t", "\x1b", "\x7f", "\x85", "\u200b"])
+def test_a_control_character_inside_a_value_is_refused_naming_the_variable(
+        aws: None, monkeypatch: pytest.MonkeyPatch, char: str) -> None:
+    value = f"inner{char}ctl-value-4480"
+    monkeypatch.setenv("CORE_TEST_CTL", value)
+    boto3.client("secretsmanager", region_name="us-east-1").create_secret(
+        Name="prod/ctl", SecretString=json.dumps({"CORE_TEST_CTL": value}))
+    providers = [EnvCredentialProvider(), AWSSecretsManagerProvider("prod/ctl"),
+                 CountingProvider({"CORE_TEST_CTL": value}),
+                 ChainedCredentialProvider([CountingProvider({}), EnvCredentialProvider()])]
+    for provider in providers:
+        with pytest.raises(ConnectorAuthError, match=f"CORE_TEST_CTL contains the control character U\\+{ord(char):04X}"
+                           ) as caught:
+            provider.get("CORE_TEST_CTL")
+        assert "ctl-value-4480" not in str(caught.value) and "inner" not in str(caught.value)
+
+
+def test_integration_credentials_are_trimmed_and_checked_explicit_or_from_env(monkeypatch: pytest.MonkeyPatch) -> None:
+    from connectors.stripe.credentials import StripeCredentials
+
+    assert StripeCredentials(secret_key="sk_test_pastedKey4490\r\n").secret_key == "sk_test_pastedKey4490"
+    monkeypatch.setenv("STRIPE_API_KEY", "sk_test_envKey4491\n")
+    monkeypatch.setenv("STRIPE_WEBHOOK_SECRET", " whsec_envSecret4492 ")
+    from_env = StripeCredentials.from_env()
+    assert (from_env.secret_key, from_env.webhook_secret) == ("sk_test_envKey4491", "whsec_envSecret4492")
+    refused = r"StripeCredentials\.secret_key \(STRIPE_API_KEY\).*U\+000D"
+    with pytest.raises(ConnectorAuthError, match=refused) as caught:
+        StripeCredentials(secret_key="sk_test_in\rside4493")
+    assert "side4493" not in str(caught.value)
+    with pytest.raises(ConnectorAuthError, match="is empty"):
+        StripeCredentials(secret_key=" \r\n")
+
+
+def test_a_connector_argument_is_trimmed_and_checked() -> None:
+    from connectors.github import GitHubConnector
+
+    assert GitHubConnector(token="ghtoken-pasted-4495\r\n")._default_headers()["Authorization"] == (
+        "Bearer ghtoken-pasted-4495")
+    with pytest.raises(ConnectorAuthError, match=r"token \(argument of GitHubConnector\) contains the control char"):
+        GitHubConnector(token="ghtoken\x1b[8m-4496")
+
+
+def test_an_aws_error_about_a_secret_named_like_a_key_keeps_its_text() -> None:
+    # "for secret 'prod/aragora-secret': EndpointConnectionError" was shown as "...-secret': ***".
+    client = boto3.client(
+        "secretsmanager", region_name="us-east-1", endpoint_url="http://127.0.0.1:9",
+        aws_access_key_id="x", aws_secret_access_key="y",
+        config=Config(retries={"max_attempts": 1}, connect_timeout=1, read_timeout=1),
+    )
+    with pytest.raises(ConnectorNetworkError, match=r"'prod/aragora-secret': EndpointConnectionError"):
+        AWSSecretsManagerProvider("prod/aragora-secret", client=client).get("STRIPE_API_KEY")

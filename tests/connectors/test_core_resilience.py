@@ -7,6 +7,7 @@ import threading
 import time
 from datetime import UTC, datetime, timedelta
 from email.utils import format_datetime
+from typing import Any
 
 import httpx
 import pytest
@@ -19,9 +20,12 @@ from connectors.exceptions import (
     ConnectorNetworkError,
     ConnectorNotFoundError,
     ConnectorParseError,
+    ConnectorRateLimitError,
     ConnectorTimeoutError,
     ConnectorValidationError,
+    parse_retry_after,
 )
+from connectors.github import GitHubConnector
 from connectors.resilience import (
     AsyncRateLimiter,
     CircuitBreaker,
@@ -30,6 +34,7 @@ from connectors.resilience import (
     get_rate_limiter,
     reset_circuit_breakers,
 )
+from connectors.stripe import StripeConnector, StripeCredentials
 from tests.connectors.core_support import FakeClock, HNTestConnector
 
 BASE = "https://hn.example.test/api"
@@ -276,7 +281,8 @@ def connector(**kwargs: float) -> HNTestConnector:
     ],
     ids=lambda f: str(f) if isinstance(f, int) else type(f).__name__,
 )
-async def test_retryable_failures_are_retried(httpx_mock: HTTPXMock, failure: int | Exception) -> None:
+async def test_retryable_failures_are_retried(httpx_mock: HTTPXMock, sleeps: list[float],
+                                              failure: int | Exception) -> None:
     for _ in range(2):
         if isinstance(failure, int):
             httpx_mock.add_response(status_code=failure, json={"message": "try later"})
@@ -405,12 +411,12 @@ async def test_retry_after_http_date_is_honoured(httpx_mock: HTTPXMock, sleeps: 
     await c.close()
 
 
-async def test_retry_after_is_capped_at_max_delay(httpx_mock: HTTPXMock, sleeps: list[float]) -> None:
-    httpx_mock.add_response(status_code=429, headers={"Retry-After": "3600"})
+async def test_retry_after_is_waited_in_full_not_cut_to_max_delay(httpx_mock: HTTPXMock, sleeps: list[float]) -> None:
+    httpx_mock.add_response(status_code=429, headers={"Retry-After": "20"})
     httpx_mock.add_response(json=HITS)
-    c = connector(max_delay=0.05)
+    c = connector(max_delay=0.05, max_retry_wait=30)
     await c.search("q", limit=1)
-    assert sleeps == [0.05]
+    assert sleeps == [20.0]  # was min(20, max_delay): a request the server had forbidden
     await c.close()
 
 
@@ -477,3 +483,158 @@ async def test_concurrent_searches_share_one_client(httpx_mock: HTTPXMock) -> No
     results = await asyncio.gather(*(c.search("q", limit=1) for _ in range(10)))
     assert all(len(r) == 1 for r in results) and len(httpx_mock.get_requests()) == 10
     await c.close()
+
+
+# --- Retry-After, end to end (issue 13) and 429s on the breaker (issue 12) -----------------------
+
+def answers(httpx_mock: HTTPXMock, *replies: httpx.Response, received: asyncio.Event | None = None
+            ) -> list[tuple[float, float, str]]:
+    """Serve ``replies`` in order; return (monotonic, wall-clock, query) of every request as the mock receives it."""
+    seen: list[tuple[float, float, str]] = []
+    queue = list(replies)
+
+    def reply(request: httpx.Request) -> httpx.Response:
+        seen.append((time.monotonic(), time.time(), request.url.params.get("query", "")))
+        if received is not None:
+            received.set()
+        return queue.pop(0)
+
+    httpx_mock.add_callback(reply, is_reusable=True)
+    return seen
+
+
+def limited(status: int = 429, body: str = "slow down", **headers: str) -> httpx.Response:
+    """A rate-limit answer with ``headers`` (Retry_After -> Retry-After)."""
+    return httpx.Response(status, headers={k.replace("_", "-"): v for k, v in headers.items()}, json={"message": body})
+
+
+async def test_retry_after_beyond_max_retry_wait_raises_after_exactly_one_request(
+        httpx_mock: HTTPXMock, sleeps: list[float]) -> None:
+    seen = answers(httpx_mock, limited(Retry_After="120"), httpx.Response(200, json=HITS))
+    c = connector(max_retries=3, max_retry_wait=5)
+    with pytest.raises(ConnectorRateLimitError) as caught:
+        await c.search("q", limit=1)
+    assert caught.value.retry_after == 120.0 and caught.value.status_code == 429
+    assert len(seen) == 1 and sleeps == []  # no request inside the window the server forbade, no wait either
+    await c.close()
+
+
+async def test_retry_after_within_max_retry_wait_holds_the_next_request_back(httpx_mock: HTTPXMock) -> None:
+    seen = answers(httpx_mock, limited(Retry_After="1"), httpx.Response(200, json=HITS))
+    c = connector(max_retry_wait=5)  # max_delay 0.05 must not cut the server's wait short
+    assert len(await c.search("q", limit=1)) == 1
+    assert len(seen) == 2 and seen[1][0] - seen[0][0] >= 1.0
+    await c.close()
+
+
+async def test_retry_after_http_date_is_never_anticipated(httpx_mock: HTTPXMock) -> None:
+    allowed = datetime.now(UTC).replace(microsecond=0) + timedelta(seconds=2)  # HTTP dates have whole seconds
+    soon, far = (format_datetime(allowed + timedelta(seconds=s), usegmt=True) for s in (0, 298))
+    seen = answers(httpx_mock, limited(Retry_After=soon), httpx.Response(200, json=HITS), limited(Retry_After=far))
+    c = connector(max_retry_wait=5)  # max_delay is 0.05 s
+    await c.search("q", limit=1)
+    assert seen[1][1] >= allowed.timestamp() - 0.001  # the retry went at the named second, not before
+    with pytest.raises(ConnectorRateLimitError) as caught:
+        await c.search("q", limit=1)
+    assert len(seen) == 3 and 295 <= caught.value.retry_after <= 300
+    await c.close()
+
+
+@pytest.mark.parametrize(
+    "headers",
+    [{"Retry-After": "90"}, {"X-RateLimit-Remaining": "0", "X-RateLimit-Reset": "{reset}"}],
+    ids=["retry-after", "ratelimit-reset"],
+)
+async def test_github_secondary_limit_403_beyond_the_wait_limit_is_raised_with_its_wait(
+        httpx_mock: HTTPXMock, headers: dict[str, str]) -> None:
+    reset = str(int(time.time()) + 90)
+    seen = answers(httpx_mock, limited(403, "You have exceeded a secondary rate limit",
+                                       **{k.replace("-", "_"): v.format(reset=reset) for k, v in headers.items()}))
+    gh = GitHubConnector(base_delay=0.01, max_delay=0.05, rate_limit=False, max_retry_wait=5)
+    with pytest.raises(ConnectorRateLimitError) as caught:
+        await gh.search("x", limit=1)
+    assert len(seen) == 1 and caught.value.status_code == 403 and 85 <= caught.value.retry_after <= 90
+    await gh.close()
+
+
+async def test_github_secondary_limit_without_headers_waits_a_minute_then_doubles(
+        httpx_mock: HTTPXMock, sleeps: list[float]) -> None:
+    secondary = "You have exceeded a secondary rate limit. Please wait a few minutes before you try again."
+    seen = answers(httpx_mock, limited(403, secondary), limited(403, secondary))
+    gh = GitHubConnector(base_delay=0.01, max_delay=0.05, rate_limit=False)  # max_retry_wait: the 60 s default
+    with pytest.raises(ConnectorRateLimitError) as caught:
+        await gh.search("x", limit=1)
+    assert sleeps == [60.0] and len(seen) == 2  # GitHub: "wait for at least one minute", then longer
+    assert caught.value.retry_after == 120.0  # beyond 60 s: raised for a later (Dagster) retry
+    await gh.close()
+
+
+class PatientAPI(HNTestConnector):
+    """An API documenting a 7 s wait after a 429 that names none."""
+
+    RATE_LIMIT_BACKOFF = 7.0
+
+
+@pytest.mark.parametrize(
+    ("make", "first_wait"),
+    [(lambda: connector(), 30.0), (lambda: PatientAPI(base_url=BASE, max_delay=0.05), 7.0),
+     (lambda: GitHubConnector(max_delay=0.05, rate_limit=False), 60.0)],
+    ids=["default", "per-class", "github"],
+)
+async def test_a_429_without_headers_backs_off_as_the_api_documents(
+        httpx_mock: HTTPXMock, sleeps: list[float], make: Any, first_wait: float) -> None:
+    answers(httpx_mock, limited(), httpx.Response(200, json={"total_count": 0, "items": [], **HITS}))
+    c = make()
+    await c.search("q", limit=1)
+    assert sleeps == [first_wait]  # not the 1-2 s of plain backoff, nor max_delay
+    await c.close()
+
+
+def test_max_retry_wait_is_a_validated_setting(monkeypatch: pytest.MonkeyPatch) -> None:
+    assert connector().max_retry_wait == 60.0
+    monkeypatch.setenv("ARAGORA_MAX_RETRY_WAIT", "15")
+    assert connector().max_retry_wait == 15.0 and connector(max_retry_wait=0).max_retry_wait == 0.0
+    monkeypatch.setenv("ARAGORA_MAX_RETRY_WAIT", "soon")
+    with pytest.raises(ConnectorValidationError, match=r"ARAGORA_MAX_RETRY_WAIT must be a number of seconds >= 0"):
+        connector()
+    with pytest.raises(ConnectorValidationError, match="max_retry_wait must be"):
+        connector(max_retry_wait=-1)
+
+
+async def test_five_429s_in_a_row_keep_the_breaker_closed(httpx_mock: HTTPXMock) -> None:
+    seen = answers(httpx_mock, *[limited(Retry_After="0")] * 5, httpx.Response(200, json=HITS))
+    c = connector(max_retries=5, circuit_failure_threshold=5)
+    assert len(await c.search("q", limit=1)) == 1  # a rate-limited but healthy API: no ConnectorCircuitOpenError
+    assert len(seen) == 6 and c.breaker.state is CircuitState.CLOSED and c.breaker.failures == 0
+    await c.close()
+
+
+async def test_five_429s_in_a_row_keep_an_integration_breaker_closed(httpx_mock: HTTPXMock, realapi: Any) -> None:
+    seen = answers(httpx_mock, *[limited(Retry_After="0")] * 5, httpx.Response(200, json=realapi(
+        "stripe/customers_list.json")))
+    creds = StripeCredentials(secret_key="sk_test_51NzTestKeyAbcdefGhijklmnop")
+    async with StripeConnector(creds, max_retries=5, circuit_failure_threshold=5, rate_limit=False) as stripe:
+        assert len([c async for c in stripe.list_customers()]) == 10
+        assert len(seen) == 6 and stripe.breaker.state is CircuitState.CLOSED and stripe.breaker.failures == 0
+
+
+async def test_a_rate_limited_request_frees_its_slot_while_it_waits(httpx_mock: HTTPXMock) -> None:
+    received = asyncio.Event()
+    seen = answers(httpx_mock, limited(Retry_After="1"), httpx.Response(200, json=HITS),
+                   httpx.Response(200, json=HITS), received=received)
+    c = connector(max_concurrency=1, rate_limit=(1000, 1.0), max_retry_wait=5)
+    first = asyncio.create_task(c.search("first", limit=1))
+    await received.wait()  # the first request is answered 429 before the second starts
+    second = asyncio.create_task(c.search("second", limit=1))
+    await asyncio.gather(first, second)
+    assert [query for _, _, query in seen] == ["first", "second", "first"]  # the second went during the wait
+    assert seen[2][0] - seen[0][0] >= 1.0 and seen[1][0] < seen[2][0]
+    await c.close()
+
+
+def test_ratelimit_reset_is_read_and_a_wait_that_is_not_finite_is_ignored() -> None:
+    assert parse_retry_after({"ratelimit-remaining": "0", "ratelimit-reset": "42"}) == 42.0  # PagerDuty
+    assert parse_retry_after({"RateLimit-Reset": "7"}) == 7.0
+    assert parse_retry_after({"Retry-After": "inf"}) is None  # never a RetryRequested for ever
+    assert parse_retry_after({"Retry-After": "nan", "X-RateLimit-Reset": "5"}) == 5.0
+    assert parse_retry_after({"X-RateLimit-Reset": "inf"}) is None

@@ -419,7 +419,7 @@ def test_credentials_from_env_and_missing_token(monkeypatch):
         HubSpotConnector()
     monkeypatch.setenv("HUBSPOT_ACCESS_TOKEN", TOKEN)
     monkeypatch.setenv("HUBSPOT_CLIENT_SECRET", CLIENT_SECRET)
-    assert HubSpotCredentials.from_env() == HubSpotCredentials(TOKEN, CLIENT_SECRET)
+    assert HubSpotCredentials.from_env() == HubSpotCredentials(TOKEN, client_secret=CLIENT_SECRET)
 
 
 def test_base_url_precedence(creds, monkeypatch):

@@ -146,3 +146,19 @@ def test_sample_sources_and_catalog(run_assets, store) -> None:
 
 def test_definitions_file_paths_exist() -> None:
     assert (SAMPLE_DIR / "articles.sqlite").exists() and Path(SAMPLE_DIR / "docs").is_dir()
+
+
+def test_a_long_rate_limit_becomes_a_dagster_retry_after_retry_after(httpx_mock, run_assets, store) -> None:
+    # Retry-After (1 s) beyond the connector's max_retry_wait (0): one request, then a RetryRequested for 1 s,
+    # even with a RetryPolicy allowing no retry: the wait is the server's, not the policy's, and costs it nothing.
+    asset = evidence_asset("hackernews", partitions_def=evidence_partitions, has_time_axis=True,
+                           retry_policy=RetryPolicy(max_retries=0))
+    httpx_mock.add_response(status_code=429, headers={"Retry-After": "1"}, json={"message": "slow down"})
+    httpx_mock.add_response(json=_hn_body())
+    config = {"base_url": "https://hn.example/api/v1", **HN_FAST, "options": {"max_retry_wait": 0}}
+    result = run_assets([asset], DAY, hackernews=config)
+    assert result.success, [str(e) for e in result.all_events if e.event_type == DagsterEventType.STEP_FAILURE]
+    retries = [e.event_specific_data for e in result.all_events if e.event_type == DagsterEventType.STEP_UP_FOR_RETRY]
+    assert [(r.seconds_to_wait, r.error.cls_name) for r in retries] == [(1.0, "RetryRequested")]
+    assert len(httpx_mock.get_requests()) == 2
+    assert store.counts()["evidence"] == len(_hn_body()["hits"])
