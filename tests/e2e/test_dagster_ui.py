@@ -12,6 +12,7 @@ from typing import Any
 
 import pytest
 
+from aragora_pipelines.backfill import LAUNCH as LAUNCH_BACKFILL  # the mutation the UI's dialog sends
 from aragora_pipelines.store import EvidenceStore
 from assets.freshness import CHECK_NAME
 from tests.e2e.conftest import (
@@ -35,14 +36,6 @@ STALL_TIMEOUT = 240.0
 TERMINAL_BACKFILL = {"COMPLETED", "COMPLETED_SUCCESS", "COMPLETED_FAILED", "FAILED", "CANCELED"}
 TERMINAL_RUN = {"SUCCESS", "FAILURE", "CANCELED"}
 
-LAUNCH_BACKFILL = """
-mutation LaunchBackfill($params: LaunchBackfillParams!) {
-  launchPartitionBackfill(backfillParams: $params) {
-    __typename
-    ... on LaunchBackfillSuccess { backfillId }
-    ... on Error { message }
-  }
-}"""
 BACKFILL = """
 query Backfill($id: String!) {
   partitionBackfillOrError(backfillId: $id) {

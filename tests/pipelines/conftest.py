@@ -14,6 +14,19 @@ from aragora_pipelines.resources import DuckDBStoreResource, TopicsResource, evi
 from aragora_pipelines.store import EvidenceStore
 from connectors.registry import EVIDENCE_CONNECTORS
 
+
+def run_cli(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]:
+    """Run the command line in-process: (exit status, stdout, stderr); argparse's exits become statuses."""
+    from aragora_pipelines.cli import main
+
+    try:
+        status = main(list(argv))
+    except SystemExit as exc:
+        status = int(exc.code or 0)
+    out = capsys.readouterr()
+    return status, out.out, out.err
+
+
 TOPICS_YAML = """topics:
   ai-safety:
     query: ai safety

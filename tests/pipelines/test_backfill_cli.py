@@ -17,22 +17,13 @@ import pytest
 
 from aragora_pipelines import backfill
 from aragora_pipelines.backfill import plan_backfill
-from aragora_pipelines.cli import UsageError, main
+from aragora_pipelines.cli import UsageError
 from tests.conftest import free_port
+from tests.pipelines.conftest import run_cli as run
 
 URL = "http://dagster.test:3000"
 DAYS = [f"2026-01-{d:02d}" for d in range(1, 29)]
 TOPICS = ["rate-limiting", "vector-databases"]
-
-
-def run(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]:
-    """Run the command in-process; (exit status, stdout, stderr)."""
-    try:
-        status = main(list(argv))
-    except SystemExit as exc:  # argparse usage errors
-        status = int(exc.code or 0)
-    out = capsys.readouterr()
-    return status, out.out, out.err
 
 
 # --- partition names ----------------------------------------------------------------------------

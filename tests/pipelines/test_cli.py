@@ -17,25 +17,15 @@ import pytest
 import yaml
 from dagster import DagsterInstance, instance_for_test, materialize
 
-from aragora_pipelines.cli import main
 from aragora_pipelines.definitions import RESOURCES, evidence_assets
 from aragora_pipelines.ingest import ingest_evidence
 from aragora_pipelines.resources import DuckDBStoreResource, TopicsResource
 from aragora_pipelines.store import EvidenceStore
 from aragora_pipelines.topics import load_topics
 from connectors.registry import EVIDENCE_CONNECTORS, INTEGRATION_CONNECTORS
+from tests.pipelines.conftest import run_cli as run
 
 ERROR_PREFIX = "aragora-pipelines: error: "
-
-
-def run(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]:
-    """Run the command in-process; (exit status, stdout, stderr)."""
-    try:
-        status = main(list(argv))
-    except SystemExit as exc:  # argparse: --help and usage errors
-        status = int(exc.code or 0)
-    out = capsys.readouterr()
-    return status, out.out, out.err
 
 
 def assert_one_line_error(err: str, *needles: str) -> None:

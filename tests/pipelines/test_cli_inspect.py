@@ -14,24 +14,15 @@ from typing import Any
 import pytest
 
 from aragora_pipelines import main as make_run
-from aragora_pipelines.cli import Progress, main
+from aragora_pipelines.cli import Progress
 from aragora_pipelines.inspection import source_health
 from aragora_pipelines.sources import SourceStatus, source_statuses
 from aragora_pipelines.store import EvidenceStore
 from connectors.progress import ProgressEvent
+from tests.pipelines.conftest import run_cli as run
 
 ERROR_PREFIX = "aragora-pipelines: error: "
 SUMMARY = re.compile(r"\((?P<total>[\d.]+)s in all, (?P<write>[\d.]+)s writing\)")
-
-
-def run(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]:
-    """Run the command in-process; (exit status, stdout, stderr)."""
-    try:
-        status = main(list(argv))
-    except SystemExit as exc:
-        status = int(exc.code or 0)
-    out = capsys.readouterr()
-    return status, out.out, out.err
 
 
 def imported_after(code: str) -> set[str]:

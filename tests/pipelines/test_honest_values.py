@@ -17,13 +17,13 @@ import pyarrow.parquet as pq
 import pytest
 from dagster import MultiPartitionKey
 
-from aragora_pipelines.cli import main
 from aragora_pipelines.definitions import evidence_assets
 from aragora_pipelines.ingest import within_window
 from aragora_pipelines.store import SCHEMA_VERSION, EvidenceStore, LoadContext, StoreError
 from connectors.base import Evidence
 from connectors.provenance import SourceType, compute_chain_hash, utc_timestamp
 from tests.conftest import realapi_path
+from tests.pipelines.conftest import run_cli as run
 from tests.pipelines.test_query import readme_queries
 
 CTX = LoadContext(connector="HackerNews", connector_version="1", request="search q", run_id="run-1",
@@ -35,15 +35,6 @@ NOON = int(datetime(2026, 1, 1, 12, tzinfo=UTC).timestamp())
 def item(i: int, content: str = "body", metadata: dict[str, Any] | None = None) -> Evidence:
     return Evidence(id=f"hackernews:{i}", source_type=SourceType.FORUM, source_id=str(i), content=f"{content} {i}",
                     title=f"title {i}", created_at="2026-01-01T00:00:00Z", metadata=metadata or {"points": i})
-
-
-def run(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]:
-    try:
-        status = main(list(argv))
-    except SystemExit as exc:
-        status = int(exc.code or 0)
-    out = capsys.readouterr()
-    return status, out.out, out.err
 
 
 def strict_json(text: str) -> Any:

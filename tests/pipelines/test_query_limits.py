@@ -15,12 +15,12 @@ from pathlib import Path
 import duckdb
 import pytest
 
-from aragora_pipelines.cli import main
 from aragora_pipelines.store import EvidenceStore, LoadContext
 from connectors.base import Evidence
 from connectors.exceptions import ConnectorError
 from connectors.provenance import SourceType
 from connectors.sql import SQLConnector
+from tests.pipelines.conftest import run_cli as run
 
 ERROR_PREFIX = "aragora-pipelines: error: "
 RUNAWAY_CTE = "WITH RECURSIVE r(n) AS (SELECT 1 UNION ALL SELECT n + 1 FROM r) SELECT count(*) FROM r"
@@ -30,16 +30,6 @@ CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")
 # Stored text that would write the clipboard (OSC 52), retitle the window (OSC 0), hide text (ESC[8m),
 # start a CSI the 8-bit way (0x9b) and overwrite the line (CR).
 HOSTILE = "Rate \x1b]52;c;cHduZWQ=\x07limiting \x1b]0;owned\x1b\\ \x1b[8mhidden\x1b[0m \x9b31m red\rspoof"
-
-
-def run(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]:
-    """Run the command in-process; (exit status, stdout, stderr)."""
-    try:
-        status = main(list(argv))
-    except SystemExit as exc:  # argparse
-        status = int(exc.code or 0)
-    out = capsys.readouterr()
-    return status, out.out, out.err
 
 
 def assert_one_line_error(err: str, *needles: str) -> None:

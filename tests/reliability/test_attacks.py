@@ -29,7 +29,7 @@ import re
 from pathlib import Path
 
 import pytest
-from dagster import DagsterInstance, materialize
+from dagster import DagsterInstance, ExecuteInProcessResult, materialize
 from pytest_httpx import HTTPXMock
 
 from aragora_pipelines.cli import UsageError, run_query
@@ -197,7 +197,9 @@ async def test_local_docs_search_skips_every_trap_without_hanging(hostile_root: 
     assert [e.source_id for e in found] == ["guide.md"]
 
 
-def test_the_local_docs_asset_stores_only_the_real_document(hostile_root: Path, tmp_path: Path) -> None:
+def materialize_local_docs(root: Path, tmp_path: Path
+                           ) -> tuple[EvidenceStore, ExecuteInProcessResult, DagsterInstance]:
+    """evidence_local_docs over ``root`` for the topic 'zebra', into a store under ``tmp_path``."""
     topics = tmp_path / "topics.yaml"
     topics.write_text("topics:\n  zebra:\n    query: zebra\n")
     instance = DagsterInstance.ephemeral()
@@ -205,9 +207,14 @@ def test_the_local_docs_asset_stores_only_the_real_document(hostile_root: Path, 
     store = EvidenceStore(tmp_path / "evidence.duckdb", lock_timeout=30)
     resources = {**RESOURCES, "store": DuckDBStoreResource(path=str(store.path)),
                  "topics": TopicsResource(file=str(topics)),
-                 "local_docs": evidence_resource_class(LocalDocsConnector)(root=str(hostile_root))}
+                 "local_docs": evidence_resource_class(LocalDocsConnector)(root=str(root))}
     result = materialize([evidence_assets["local_docs"]], partition_key="zebra", resources=resources,
                          instance=instance, raise_on_error=False)
+    return store, result, instance
+
+
+def test_the_local_docs_asset_stores_only_the_real_document(hostile_root: Path, tmp_path: Path) -> None:
+    store, result, _ = materialize_local_docs(hostile_root, tmp_path)
     assert result.success
     rows = store.query("SELECT source_id, content FROM evidence")
     assert [r[0] for r in rows] == ["guide.md"]
@@ -226,16 +233,7 @@ def test_the_local_docs_asset_stores_the_readable_files_and_counts_the_bad_ones(
     (root / "slow.html").write_text("zebra" + "<title" * 200_000)  # was quadratic: minutes
     for raw in (b"notes\xff.md", b"notes\xfe.md"):
         (root / os.fsdecode(raw)).write_text(f"zebra notes {raw!r}")
-    topics = tmp_path / "topics.yaml"
-    topics.write_text("topics:\n  zebra:\n    query: zebra\n")
-    instance = DagsterInstance.ephemeral()
-    instance.add_dynamic_partitions("topics", ["zebra"])
-    store = EvidenceStore(tmp_path / "evidence.duckdb", lock_timeout=30)
-    resources = {**RESOURCES, "store": DuckDBStoreResource(path=str(store.path)),
-                 "topics": TopicsResource(file=str(topics)),
-                 "local_docs": evidence_resource_class(LocalDocsConnector)(root=str(root))}
-    result = materialize([evidence_assets["local_docs"]], partition_key="zebra", resources=resources,
-                         instance=instance, raise_on_error=False)
+    store, result, instance = materialize_local_docs(root, tmp_path)
     assert result.success
     meta = next(iter(result.get_asset_materialization_events())).materialization.metadata
     assert (meta["items_skipped"].value, meta["rows_new"].value) == (3, 4)
