@@ -6,7 +6,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 export DAGSTER_HOME ?= $(CURDIR)/dagster_home
 
-.PHONY: install run dev test unit lint bench e2e clean
+.PHONY: install run dev worker test unit lint bench e2e clean
 
 $(STAMP): pyproject.toml constraints.txt
 	$(PYTHON) scripts/check_pins.py constraints.txt
@@ -28,6 +28,10 @@ run: install
 # The Dagster UI, webserver and daemon, on http://127.0.0.1:3000: `dg dev` as from an activated venv.
 dev: install
 	VIRTUAL_ENV=$(CURDIR)/$(VENV) PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/dg dev
+
+# One Celery worker of the scale-out deployment (README "Scale out"); NAME=... to run several on one machine.
+worker: $(VENV)/.installed-scale
+	PATH="$(CURDIR)/$(BIN):$$PATH" deploy/bin/worker $(or $(NAME),aragora)
 
 lint: install
 	$(BIN)/ruff check .

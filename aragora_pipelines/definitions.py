@@ -29,6 +29,7 @@ from dagster import (
     sensor,
 )
 
+from aragora_pipelines.executor import selected_executor
 from aragora_pipelines.resources import (
     DuckDBStoreResource,
     TopicsResource,
@@ -269,4 +270,5 @@ defs = Definitions(
     schedules=[daily_evidence_schedule, daily_topic_evidence_schedule, daily_integrations_schedule],
     sensors=[topics_sensor, freshness_sensor, catalog_automation_sensor],
     resources=RESOURCES,
+    executor=selected_executor(),
 )

@@ -147,3 +147,4 @@ def integration_resource_class(cls: type[IntegrationConnector], credentials: typ
     model.credential_fields = tuple(names)
     return model
 
+

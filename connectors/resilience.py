@@ -210,16 +210,61 @@ class AsyncRateLimiter:
             await asyncio.sleep(wait)
 
 
-_limiters: dict[str, AsyncRateLimiter] = {}
+RATE_LIMIT_REDIS_ENV = "ARAGORA_RATE_LIMIT_REDIS_URL"
+RATE_LIMIT_REDIS_PREFIX = "aragora:ratelimit:"
+# GCRA in one atomic step on the server's clock: every process using the key shares one schedule.
+_GCRA_SCRIPT = """
+local t = redis.call('TIME')
+local now = tonumber(t[1]) + tonumber(t[2]) / 1000000
+local interval, burst = tonumber(ARGV[1]), tonumber(ARGV[2])
+local tat = math.max(tonumber(redis.call('GET', KEYS[1]) or '0'), now)
+redis.call('SET', KEYS[1], string.format('%.6f', tat + interval), 'PX', math.ceil((tat + interval - now) * 1000) + 1000)
+return string.format('%.6f', math.max(0, tat - now - (burst - 1) * interval))
+"""
+
+
+class RedisRateLimiter(AsyncRateLimiter):
+    """The same pacing with its state in Redis, so all workers of a deployment share one API's limit.
+
+    If Redis cannot be reached, a request is paced by this process alone (logged), not failed.
+    """
+
+    def __init__(self, url: str, key: str, rate: float, period: float = 1.0, burst: int = 1,
+                 prefix: str = RATE_LIMIT_REDIS_PREFIX) -> None:
+        super().__init__(rate, period, burst)
+        try:
+            import redis
+        except ImportError as exc:
+            raise ImportError(f"{RATE_LIMIT_REDIS_ENV} needs the redis package: pip install -c constraints.txt "
+                              "-e '.[scale]'") from exc
+        self._redis_errors: tuple[type[BaseException], ...] = (redis.RedisError, OSError)
+        self._client = redis.Redis.from_url(url, socket_timeout=5, socket_connect_timeout=5)
+        self._script = self._client.register_script(_GCRA_SCRIPT)
+        self.key = f"{prefix}{key}"
+
+    def reserve(self) -> float:
+        """Reserve the next slot of the shared schedule and return how long to wait for it."""
+        try:
+            return float(self._script(keys=[self.key], args=[self.interval, self.burst]))
+        except self._redis_errors as exc:
+            log.warning("shared rate limit %s unavailable (%s); pacing in this process only", self.key,
+                        type(exc).__name__)
+            return super().reserve()
+
+
+_limiters: dict[tuple[str, str], AsyncRateLimiter] = {}
 _limiters_lock = threading.Lock()
 
 
 def get_rate_limiter(key: str, rate: float, period: float = 1.0, burst: int = 1) -> AsyncRateLimiter:
-    """The process-wide limiter for ``key`` (usually a host), created on first use."""
+    """The limiter for ``key`` (usually a host), created on first use: shared by every process through Redis when
+    ``ARAGORA_RATE_LIMIT_REDIS_URL`` is set (several workers calling one API), else process-wide."""
+    url = os.environ.get(RATE_LIMIT_REDIS_ENV, "").strip()
     with _limiters_lock:
-        limiter = _limiters.get(key)
+        limiter = _limiters.get((url, key))
         if limiter is None:
-            limiter = _limiters[key] = AsyncRateLimiter(rate, period, burst)
+            limiter = _limiters[(url, key)] = (RedisRateLimiter(url, key, rate, period, burst) if url
+                                               else AsyncRateLimiter(rate, period, burst))
         return limiter
 
 
