@@ -1,12 +1,14 @@
-"""The DuckDB evidence store: evidence, integration objects, provenance chain, citations, loads.
+"""The evidence store: evidence, integration objects, provenance chain, citations, sightings, loads.
 
-Every write goes through :class:`EvidenceStore` (one interface, so a lakehouse backend can
-replace the local file without touching assets or connectors). A load writes its rows, its
-provenance records and its ``loads`` row in one transaction, in bulk through Arrow.
+Every write goes through :class:`EvidenceStore`, one interface over two backends: a DuckDB file (the
+embedded default) and DuckLake (a Postgres or SQLite catalog with Parquet files on a shared path or S3),
+picked by the store setting (a path, or ``ducklake:...``). The schema is append-only and the same on both:
+a load appends versions, provenance records, sightings, citations and its ``loads`` row in one transaction,
+in bulk; ``evidence`` and each integration table are views of every item's current version.
 
-DuckDB allows one writing process per file: writers queue on a file lock and hold the
-database only while they write; every open retries DuckDB's own lock with backoff, so
-concurrent backfill runs and readers wait instead of failing.
+A DuckDB file allows one writing process: writers queue on a file lock and hold the database only while they
+write; every open retries DuckDB's own lock with backoff, so concurrent runs and readers wait instead of failing.
+On DuckLake many processes write at once and readers read the last snapshot without waiting.
 """
 
 from __future__ import annotations
@@ -22,7 +24,7 @@ import tempfile
 import time
 import uuid
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
-from contextlib import contextmanager, suppress
+from contextlib import ExitStack, contextmanager, suppress
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from decimal import Decimal
@@ -38,92 +40,172 @@ from connectors.redact import contains_secret, redact, redact_mapping, redact_ur
 from connectors.text import strip_terminal_controls
 from connectors.webhooks import DEFAULT_REPLAY_RETENTION
 
+from .lake import LAKE_ALIAS, LAKE_PREFIX, LakeError, LakeTarget, is_conflict, redact_attach, sql_text
+
 if TYPE_CHECKING:
     import pyarrow as pa
 
-SCHEMA_VERSION = 3
+SCHEMA_VERSION = 4
 DEFAULT_LOCK_TIMEOUT = 300.0
 # The connect config of every store connection: offline, DuckDB never fetches or auto-loads an extension.
 OFFLINE_CONFIG = {"autoinstall_known_extensions": False, "autoload_known_extensions": False}
+# How often a load retries a commit DuckLake refused because another writer committed first.
+CONFLICT_RETRIES = 50
 
 # The text a chain hash covers for provenance.fetched_at: its canonical UTC form, as connectors.provenance.utc_timestamp
 # writes it (2026-03-04T05:06:07.123456Z). The column is a TIMESTAMPTZ; this recomputes the hashed text in SQL.
 CHAIN_TIMESTAMP_SQL = "strftime(fetched_at AT TIME ZONE 'UTC', '%Y-%m-%dT%H:%M:%S.%fZ')"
 
-_MIGRATIONS: dict[int, list[str]] = {
-    1: [
-        """CREATE TABLE IF NOT EXISTS evidence (
-            id VARCHAR PRIMARY KEY,
-            source VARCHAR NOT NULL,
-            source_id VARCHAR NOT NULL,
-            source_type VARCHAR NOT NULL,
-            title VARCHAR,
-            content VARCHAR,
-            url VARCHAR,
-            author VARCHAR,
-            created_at TIMESTAMPTZ,
-            confidence DOUBLE,
-            freshness DOUBLE,
-            authority DOUBLE,
-            reliability_score DOUBLE,
-            metadata JSON,
-            content_hash VARCHAR NOT NULL,
-            first_seen TIMESTAMPTZ NOT NULL,
-            last_seen TIMESTAMPTZ NOT NULL,
-            last_run_id VARCHAR,
-            last_partition_key VARCHAR
-        )""",
-        "CREATE SEQUENCE IF NOT EXISTS provenance_seq START 1",
-        """CREATE TABLE IF NOT EXISTS provenance (
-            seq BIGINT PRIMARY KEY,
-            record_id VARCHAR NOT NULL,
-            item_table VARCHAR NOT NULL,
-            item_id VARCHAR NOT NULL,
-            content_hash VARCHAR NOT NULL,
-            previous_hash VARCHAR NOT NULL,
-            chain_hash VARCHAR NOT NULL,
-            fetched_at VARCHAR NOT NULL,
-            connector VARCHAR,
-            connector_version VARCHAR,
-            request VARCHAR,
-            run_id VARCHAR,
-            asset_key VARCHAR,
-            partition_key VARCHAR,
-            claim_id VARCHAR
-        )""",
-        """CREATE TABLE IF NOT EXISTS claim_citations (
-            claim_id VARCHAR NOT NULL,
-            evidence_id VARCHAR NOT NULL,
-            support VARCHAR NOT NULL,
-            relevance DOUBLE,
-            run_id VARCHAR,
-            cited_at TIMESTAMPTZ NOT NULL,
-            PRIMARY KEY (claim_id, evidence_id)
-        )""",
-        """CREATE TABLE IF NOT EXISTS loads (
-            load_id VARCHAR PRIMARY KEY,
-            run_id VARCHAR,
-            asset_key VARCHAR,
-            partition_key VARCHAR,
-            target_table VARCHAR,
-            connector VARCHAR,
-            rows_fetched BIGINT,
-            rows_new BIGINT,
-            rows_changed BIGINT,
-            rows_unchanged BIGINT,
-            status VARCHAR,
-            started_at TIMESTAMPTZ,
-            finished_at TIMESTAMPTZ,
-            duration_s DOUBLE,
-            error VARCHAR
-        )""",
-        """CREATE TABLE IF NOT EXISTS object_tables (
-            table_name VARCHAR PRIMARY KEY,
-            service VARCHAR,
-            object_type VARCHAR,
-            created_at TIMESTAMPTZ
-        )""",
-    ],
+
+def chain_record_sql(fetched_at: str = CHAIN_TIMESTAMP_SQL) -> str:
+    """The canonical serialisation of a whole provenance record (hash_format 2): a JSON array of every field.
+
+    Every field but the hash itself (and ``record_id``, derived from it) is covered, so editing a record's
+    connector, claim or request breaks its chain hash; ``fetched_at`` is the SQL giving the canonical time text.
+    """
+    return ("CAST(to_json([item_table, item_id, CAST(seq AS VARCHAR), content_hash, previous_hash, "
+            f"{fetched_at}, connector, connector_version, request, run_id, asset_key, partition_key, claim_id, "
+            "load_id]) AS VARCHAR)")
+
+
+# What each record's chain_hash must be. hash_format 1 marks records written before schema 4, which hashed
+# content_hash|previous_hash|fetched_at only; they are kept as they were hashed, never re-signed.
+CHAIN_HASH_SQL = (f"sha256(CASE WHEN hash_format = 1 THEN content_hash || '|' || previous_hash || '|' || "
+                  f"{CHAIN_TIMESTAMP_SQL} ELSE {chain_record_sql()} END)")
+
+# The columns every append-only versions table (evidence_versions, <object table>_versions) ends with.
+VERSION_COLUMNS = ("seq", "first_seen", "loaded_at", "run_id", "partition_key", "load_id")
+_VERSION_COLUMNS_SQL = ("content_hash VARCHAR NOT NULL, seq BIGINT NOT NULL, first_seen TIMESTAMPTZ NOT NULL, "
+                        "loaded_at TIMESTAMPTZ NOT NULL, run_id VARCHAR, partition_key VARCHAR, load_id VARCHAR")
+_EVIDENCE_DATA_SQL = (
+    "id VARCHAR NOT NULL, source VARCHAR NOT NULL, source_id VARCHAR NOT NULL, source_type VARCHAR NOT NULL, "
+    "title VARCHAR, content VARCHAR, url VARCHAR, author VARCHAR, created_at TIMESTAMPTZ, confidence DOUBLE, "
+    "freshness DOUBLE, authority DOUBLE, reliability_score DOUBLE, metadata JSON")
+
+
+def versions_ddl(item_table: str, data_sql: str) -> str:
+    """The append-only table ``<item_table>_versions``: one row per version (data, hash, seq, when, which load)."""
+    return f"CREATE TABLE {item_table}_versions ({data_sql}, {_VERSION_COLUMNS_SQL})"
+
+
+def current_view_sql(item_table: str, data_columns: Sequence[str]) -> str:
+    """The view ``item_table``: each item's latest version, with first and last seen (sightings included).
+
+    What analysts query (``evidence``, ``stripe_charges``...) is this view, so loads only ever append rows.
+    """
+    cols = ", ".join(f"v.{c}" for c in data_columns)
+    last = ("CASE WHEN s.seen_at > v.loaded_at THEN s.{0} ELSE v.{0} END AS last_{0}" if item_table == "evidence"
+            else "")
+    extra = ", " + ", ".join(last.format(c) for c in ("run_id", "partition_key")) if last else ""
+    return f"""CREATE OR REPLACE VIEW {item_table} AS
+        SELECT {cols}, v.first_seen, CASE WHEN s.seen_at > v.loaded_at THEN s.seen_at ELSE v.loaded_at END AS last_seen
+               {extra}
+        FROM (SELECT * FROM {item_table}_versions
+              QUALIFY row_number() OVER (PARTITION BY id ORDER BY seq DESC) = 1) v
+        LEFT JOIN (SELECT item_id, max(seen_at) AS seen_at, arg_max(run_id, seen_at) AS run_id,
+                          arg_max(partition_key, seen_at) AS partition_key
+                   FROM sightings WHERE item_table = '{item_table}' GROUP BY item_id) s ON s.item_id = v.id"""
+
+
+_PROVENANCE_DDL = """CREATE TABLE provenance (
+    seq BIGINT NOT NULL, record_id VARCHAR NOT NULL, item_table VARCHAR NOT NULL, item_id VARCHAR NOT NULL,
+    content_hash VARCHAR NOT NULL, previous_hash VARCHAR NOT NULL, chain_hash VARCHAR NOT NULL,
+    fetched_at TIMESTAMPTZ NOT NULL, connector VARCHAR, connector_version VARCHAR, request VARCHAR, run_id VARCHAR,
+    asset_key VARCHAR, partition_key VARCHAR, claim_id VARCHAR, load_id VARCHAR, hash_format SMALLINT NOT NULL)"""
+_SIGHTINGS_DDL = """CREATE TABLE sightings (
+    item_table VARCHAR NOT NULL, item_id VARCHAR NOT NULL, seen_at TIMESTAMPTZ NOT NULL, load_id VARCHAR,
+    run_id VARCHAR, partition_key VARCHAR)"""
+
+# A new store, on either backend (DuckLake has no primary keys or sequences: nothing here needs them). Every table
+# but webhook_deliveries is only ever appended to by loads.
+SCHEMA: list[str] = [
+    versions_ddl("evidence", _EVIDENCE_DATA_SQL),
+    _PROVENANCE_DDL,
+    _SIGHTINGS_DDL,
+    """CREATE TABLE claim_citations (claim_id VARCHAR NOT NULL, evidence_id VARCHAR NOT NULL, support VARCHAR,
+        relevance DOUBLE, run_id VARCHAR, cited_at TIMESTAMPTZ NOT NULL)""",
+    """CREATE TABLE loads (load_id VARCHAR NOT NULL, run_id VARCHAR, asset_key VARCHAR, partition_key VARCHAR,
+        target_table VARCHAR, connector VARCHAR, rows_fetched BIGINT, rows_new BIGINT, rows_changed BIGINT,
+        rows_unchanged BIGINT, status VARCHAR, started_at TIMESTAMPTZ, finished_at TIMESTAMPTZ, duration_s DOUBLE,
+        error VARCHAR)""",
+    "CREATE TABLE object_tables (table_name VARCHAR NOT NULL, service VARCHAR, object_type VARCHAR, "
+    "created_at TIMESTAMPTZ)",
+    "CREATE TABLE webhook_deliveries (service VARCHAR NOT NULL, delivery_id VARCHAR NOT NULL, "
+    "seen_at TIMESTAMPTZ NOT NULL)",
+]
+
+# Superseded evidence text as schema 3 kept it (by item and content hash); migration 4 folds it into the versions.
+_V3_TEXTS_DDL = """CREATE TABLE IF NOT EXISTS evidence_versions (
+    item_id VARCHAR NOT NULL, content_hash VARCHAR NOT NULL, title VARCHAR, content VARCHAR,
+    PRIMARY KEY (item_id, content_hash))"""
+
+
+def _migrate_to_append_only(con: duckdb.DuckDBPyConnection) -> None:
+    """Schema 3 -> 4 (DuckDB file): every current row and kept text becomes a version, last_seen a sighting.
+
+    Provenance keeps every record and hash (hash_format 1: they verify as they were hashed); its global seq
+    becomes each item's own 1..n in the same order. Nothing is lost: the old columns map one to one.
+    """
+    con.execute(_V3_TEXTS_DDL)
+    for name in ("evidence", "evidence_versions", "provenance"):
+        con.execute(f"ALTER TABLE {name} RENAME TO {name}_v3")
+    con.execute("DROP SCHEMA IF EXISTS fts_main_evidence CASCADE")  # indexed the old table; the catalog rebuilds
+    for statement in (versions_ddl("evidence", _EVIDENCE_DATA_SQL), _PROVENANCE_DDL, _SIGHTINGS_DDL):
+        con.execute(statement)
+    con.execute("""INSERT INTO provenance
+        SELECT row_number() OVER (PARTITION BY item_table, item_id ORDER BY seq), record_id, item_table, item_id,
+               content_hash, previous_hash, chain_hash, fetched_at, connector, connector_version, request, run_id,
+               asset_key, partition_key, claim_id, NULL, 1
+        FROM provenance_v3""")
+    con.execute("DROP TABLE provenance_v3")
+    con.execute("DROP SEQUENCE IF EXISTS provenance_seq")
+    data = ", ".join(EVIDENCE_COLUMNS)
+    _migrate_current_rows(con, "evidence", [f"e.{c}" for c in EVIDENCE_COLUMNS], data,
+                          "e.last_run_id", "e.last_partition_key")
+    con.execute(f"""INSERT INTO evidence_versions ({data}, {", ".join(VERSION_COLUMNS)})
+        SELECT t.item_id, e.source, e.source_id, e.source_type, t.title, t.content, NULL, NULL, NULL, NULL, NULL,
+               NULL, NULL, NULL, t.content_hash, p.seq, e.first_seen, p.fetched_at, p.run_id, p.partition_key, NULL
+        FROM evidence_versions_v3 t JOIN evidence_v3 e ON e.id = t.item_id
+        JOIN (SELECT item_id, content_hash, min(seq) AS seq, arg_min(fetched_at, seq) AS fetched_at,
+                     arg_min(run_id, seq) AS run_id, arg_min(partition_key, seq) AS partition_key
+              FROM provenance WHERE item_table = 'evidence' GROUP BY item_id, content_hash) p
+          ON p.item_id = t.item_id AND p.content_hash = t.content_hash
+        WHERE p.seq < (SELECT max(seq) FROM evidence_versions c WHERE c.id = t.item_id)""")
+    con.execute("DROP TABLE evidence_versions_v3")
+    con.execute("DROP TABLE evidence_v3")
+    con.execute(current_view_sql("evidence", EVIDENCE_COLUMNS))
+    for (table,) in con.execute("SELECT table_name FROM object_tables").fetchall():
+        columns = [r[0] for r in con.execute(
+            "SELECT column_name FROM information_schema.columns WHERE table_name = ? AND table_catalog = "
+            "current_database() ORDER BY ordinal_position", [table]).fetchall()]
+        data_columns = [c for c in columns if c not in ("first_seen", "last_seen")]
+        con.execute(f"ALTER TABLE {table} RENAME TO {table}_v3")
+        con.execute(f"CREATE TABLE {table}_versions AS SELECT {', '.join(data_columns)}, "
+                    "CAST(NULL AS BIGINT) AS seq, first_seen, last_seen AS loaded_at, CAST(NULL AS VARCHAR) AS run_id, "
+                    f"CAST(NULL AS VARCHAR) AS partition_key, CAST(NULL AS VARCHAR) AS load_id FROM {table}_v3 LIMIT 0")
+        _migrate_current_rows(con, table, [f"e.{c}" for c in data_columns], ", ".join(data_columns), "NULL", "NULL")
+        con.execute(f"DROP TABLE {table}_v3")
+        con.execute(current_view_sql(table, [c for c in data_columns if c != "content_hash"] + ["content_hash"]))
+
+
+def _migrate_current_rows(con: duckdb.DuckDBPyConnection, table: str, select: list[str], data: str,
+                          last_run: str, last_partition: str) -> None:
+    """Copy ``<table>_v3``'s rows as the latest version of each item, and a later last_seen as a sighting."""
+    latest = f"""(SELECT item_id, max(seq) AS seq, arg_max(fetched_at, seq) AS fetched_at,
+                         arg_max(run_id, seq) AS run_id, arg_max(partition_key, seq) AS partition_key
+                  FROM provenance WHERE item_table = '{table}' GROUP BY item_id) p"""
+    con.execute(f"""INSERT INTO {table}_versions ({data}, {", ".join(VERSION_COLUMNS)})
+        SELECT {", ".join(select)}, coalesce(p.seq, 1), e.first_seen, coalesce(p.fetched_at, e.first_seen),
+               p.run_id, p.partition_key, NULL
+        FROM {table}_v3 e LEFT JOIN {latest} ON p.item_id = e.id""")
+    con.execute(f"""INSERT INTO sightings
+        SELECT '{table}', e.id, e.last_seen, NULL, {last_run}, {last_partition}
+        FROM {table}_v3 e LEFT JOIN {latest} ON p.item_id = e.id
+        WHERE e.last_seen > coalesce(p.fetched_at, e.first_seen)""")
+
+
+# Upgrades of existing DuckDB files, by the version they reach (a new store is created at SCHEMA_VERSION).
+_MIGRATIONS: dict[int, list[str | Callable[[duckdb.DuckDBPyConnection], None]]] = {
     # provenance.fetched_at becomes a timestamp like every other time column; only text whose canonical form is
     # itself converts (the chain hashed that text), anything else stops the migration. Citations were all written
     # as 'supports' without any judgement: their support becomes NULL, i.e. not assessed.
@@ -148,12 +230,9 @@ _MIGRATIONS: dict[int, list[str]] = {
             PRIMARY KEY (service, delivery_id)
         )""",
     ],
+    # Append-only: versions, sightings, per-item provenance seq, the chain over the whole record.
+    4: [_migrate_to_append_only],
 }
-
-# Superseded evidence text, one row per (item, content hash): created by the first load that changes an item.
-EVIDENCE_VERSIONS_DDL = """CREATE TABLE IF NOT EXISTS evidence_versions (
-    item_id VARCHAR NOT NULL, content_hash VARCHAR NOT NULL, title VARCHAR, content VARCHAR,
-    PRIMARY KEY (item_id, content_hash))"""
 
 # Views an analyst starts from; recreated by the evidence_catalog asset after loads.
 VIEWS: dict[str, str] = {
@@ -166,19 +245,26 @@ VIEWS: dict[str, str] = {
                round(avg(e.reliability_score), 3) AS avg_reliability,
                (SELECT max(l.finished_at) FROM loads l WHERE l.asset_key = 'evidence_' || e.source) AS last_load
         FROM evidence e GROUP BY e.source""",
+    # One row per (claim, item): two loads citing the same item at once may both have appended it.
     "evidence_by_claim": """
         SELECT c.claim_id, c.support, c.relevance, e.id AS evidence_id, e.source, e.title, e.url,
                e.reliability_score, c.cited_at
-        FROM claim_citations c JOIN evidence e ON e.id = c.evidence_id""",
+        FROM (SELECT * FROM claim_citations
+              QUALIFY row_number() OVER (PARTITION BY claim_id, evidence_id ORDER BY cited_at) = 1) c
+        JOIN evidence e ON e.id = c.evidence_id""",
     "provenance_history": """
         SELECT item_table, item_id, seq, fetched_at, content_hash, previous_hash, chain_hash, connector,
-               connector_version, request, run_id, asset_key, partition_key, claim_id
+               connector_version, request, run_id, asset_key, partition_key, claim_id, load_id
         FROM provenance""",
 }
 
-# Full-text index over evidence title and content (BM25 via fts_main_evidence.match_bm25), rebuilt with the views.
-FTS_SCHEMA = "fts_main_evidence"
-FTS_INDEX = ("PRAGMA create_fts_index('evidence', 'id', 'title', 'content', "
+# Full-text index (BM25 via fts_main_evidence_search.match_bm25): DuckDB's fts indexes a table, not a view, and not
+# a DuckLake table, so the catalog step copies the current evidence into ``evidence_search`` (in the store file, or
+# in a local DuckDB file beside a lake) and indexes that.
+SEARCH_TABLE = "evidence_search"
+SEARCH_COLUMNS = "id, source, title, url, reliability_score, content"
+FTS_SCHEMA = f"fts_main_{SEARCH_TABLE}"
+FTS_INDEX = (f"PRAGMA create_fts_index('{SEARCH_TABLE}', 'id', 'title', 'content', "
              "stemmer = 'porter', stopwords = 'english', overwrite = 1)")
 
 
@@ -460,18 +546,88 @@ def _sweep_staging(folder: Path) -> None:
 
 
 class EvidenceStore:
-    """The evidence database: schema, bulk loads with provenance, verification, read-only queries."""
+    """The evidence store, on a DuckDB file or on DuckLake: schema, append-only loads with provenance, verification.
 
-    def __init__(self, path: str | Path, lock_timeout: float = DEFAULT_LOCK_TIMEOUT) -> None:
-        self.path = Path(path)
+    ``path`` is a DuckDB file, or DuckLake's attach string (``ducklake:postgres:dbname=... host=...`` or
+    ``ducklake:sqlite:PATH``) with ``data_path`` where its Parquet files go. ``snapshot`` / ``as_of`` open a lake
+    as it was at that snapshot id or time (read-only).
+    """
+
+    def __init__(self, path: str | Path, lock_timeout: float = DEFAULT_LOCK_TIMEOUT, *,
+                 data_path: str | Path | None = None, snapshot: int | None = None, as_of: str | None = None) -> None:
+        spec = str(path)
         self.lock_timeout = lock_timeout
+        self.snapshot, self.as_of = snapshot, as_of
+        if spec.startswith(LAKE_PREFIX):
+            try:
+                self.lake: LakeTarget | None = LakeTarget.parse(spec, data_path)
+            except LakeError as exc:
+                raise StoreError(str(exc)) from None
+            # Local files of a lake store (staging, the search index) live here; path names the search index.
+            self.path = self.lake.local_dir() / "aragora-search.duckdb"
+            self.location = self.lake.display()
+        else:
+            if snapshot is not None or as_of is not None:
+                raise StoreError("--as-of and --snapshot need a DuckLake store (ARAGORA_STORE=ducklake:...); a DuckDB "
+                                 "file keeps no past snapshots")
+            self.lake = None
+            self.path = Path(path)
+            self.location = str(self.path)
         self._writer_lock = FileLock(str(self.path) + ".lock")
 
+    @property
+    def backend(self) -> str:
+        """``duckdb`` (a file) or ``ducklake``."""
+        return "ducklake" if self.lake else "duckdb"
+
+    def exists(self) -> bool:
+        """Whether the store has been created (for a lake: whether its catalog can be attached with the schema)."""
+        if self.lake is None:
+            return self.path.exists()
+        try:
+            con = self._open_lake(read_only=True)
+        except StoreError:  # a catalog not yet initialised cannot be attached read-only
+            return False
+        try:
+            return self._has_table(con, "provenance")
+        finally:
+            con.close()
+
     # --- connections --------------------------------------------------------------------
+    def _open_lake(self, *, read_only: bool, settings: Mapping[str, Any] | None = None) -> duckdb.DuckDBPyConnection:
+        """An in-memory DuckDB with the lake attached as the default catalog (extensions from the pinned wheels)."""
+        assert self.lake is not None
+        try:
+            con = duckdb.connect(":memory:", config={**OFFLINE_CONFIG, **(settings or {})})
+            con.execute("SET TimeZone = 'UTC'")
+            for extension in self.lake.extensions():
+                con.execute("LOAD " + sql_text(str(extension)))
+        except LakeError as exc:
+            raise StoreError(str(exc)) from None
+        try:
+            con.execute(self.lake.attach_sql(read_only=read_only, snapshot=self.snapshot, as_of=self.as_of,
+                                             create=not read_only))
+        except duckdb.Error as exc:
+            con.close()
+            raise StoreError(f"cannot open the DuckLake store {self.location}: "
+                             f"{redact_attach(str(exc).splitlines()[0])}") from None
+        con.execute(f"USE {LAKE_ALIAS}")
+        return con
+
     @contextmanager
     def reader(self, settings: Mapping[str, Any] | None = None) -> Iterator[duckdb.DuckDBPyConnection]:
-        """A read-only connection (waits while a writer holds the file); ``settings`` go into its connect config."""
-        con = open_duckdb(self.path, read_only=True, timeout=self.lock_timeout, settings=settings)
+        """A read-only connection; on DuckLake it reads the last committed snapshot and never waits for a writer.
+
+        A DuckDB file waits while a writer holds it. A file of an older schema is migrated first (by a writer).
+        """
+        if self.lake is not None:
+            con = self._open_lake(read_only=True, settings=settings)
+        else:
+            con = open_duckdb(self.path, read_only=True, timeout=self.lock_timeout, settings=settings)
+            if self._schema_version(con) not in (0, SCHEMA_VERSION) and self._schema_version(con) < SCHEMA_VERSION:
+                con.close()
+                self.initialize()
+                con = open_duckdb(self.path, read_only=True, timeout=self.lock_timeout, settings=settings)
         try:
             self._check_version(con, writable=False)
             yield con
@@ -480,7 +636,15 @@ class EvidenceStore:
 
     @contextmanager
     def writer(self) -> Iterator[duckdb.DuckDBPyConnection]:
-        """The single writer: a cross-process file lock, then the database, migrated to the current schema."""
+        """A writing connection with the schema current: the file's single writer, or one of a lake's many."""
+        if self.lake is not None:
+            con = self._open_lake(read_only=False)
+            try:
+                self._check_version(con, writable=True)
+                yield con
+            finally:
+                con.close()
+            return
         self.path.parent.mkdir(parents=True, exist_ok=True)
         try:
             self._writer_lock.acquire(timeout=self.lock_timeout)
@@ -498,11 +662,26 @@ class EvidenceStore:
         finally:
             self._writer_lock.release()
 
+    @contextmanager
+    def _commit_lock(self) -> Iterator[None]:
+        """The lake's commit lock (see :meth:`_merge`); a file's writer already holds the whole file."""
+        if self.lake is None:
+            yield
+            return
+        try:
+            with self.lake.commit_lock(self.lock_timeout):
+                yield
+        except LakeError as exc:
+            raise StoreLockTimeout(str(exc)) from None
+
     def writer_waiting(self) -> bool:
         """True while another process holds the writer lock, i.e. a load is writing or waiting to open the file.
 
         A reader holding the database that sees it knows a load waits for it: a long query gives way (``query``).
+        A lake's readers never hold up its writers: always False there.
         """
+        if self.lake is not None:
+            return False
         probe = FileLock(self._writer_lock.lock_file)
         if not os.path.exists(probe.lock_file):
             return False
@@ -520,32 +699,59 @@ class EvidenceStore:
         with self.writer():
             pass
 
+    def _schema_version(self, con: duckdb.DuckDBPyConnection) -> int:
+        if not self._has_table(con, "schema_version"):
+            return 0
+        return con.execute("SELECT max(version) FROM schema_version").fetchone()[0] or 0
+
     def _check_version(self, con: duckdb.DuckDBPyConnection, *, writable: bool) -> None:
-        exists = con.execute(
-            "SELECT count(*) FROM information_schema.tables WHERE table_name = 'schema_version'"
-        ).fetchone()[0]
-        current = con.execute("SELECT max(version) FROM schema_version").fetchone()[0] if exists else None
-        current = current or 0
+        current = self._schema_version(con)
         if current > SCHEMA_VERSION:
             raise StoreError(
-                f"{self.path} has schema version {current}, newer than this aragora-pipelines understands "
+                f"{self.location} has schema version {current}, newer than this aragora-pipelines understands "
                 f"({SCHEMA_VERSION}); upgrade aragora-pipelines or use another database file"
             )
         if current == SCHEMA_VERSION or not writable:
             return
+        with self._commit_lock():
+            for attempt in range(CONFLICT_RETRIES):
+                try:
+                    self._migrate(con)
+                    return
+                except duckdb.Error as exc:
+                    if not (self.lake and is_conflict(exc)) or attempt == CONFLICT_RETRIES - 1:
+                        raise
+                    time.sleep(0.05 * (1 + random.random()))
+
+    def _migrate(self, con: duckdb.DuckDBPyConnection) -> None:
+        """Bring the schema to SCHEMA_VERSION in one transaction: create it, or upgrade an older file."""
         con.execute("BEGIN TRANSACTION")
         try:
+            current = self._schema_version(con)  # again, inside the transaction: another writer may have done it
+            if current == SCHEMA_VERSION:
+                con.execute("COMMIT")
+                return
             con.execute("CREATE TABLE IF NOT EXISTS schema_version (version INTEGER, applied_at TIMESTAMPTZ)")
-            for version in range(current + 1, SCHEMA_VERSION + 1):
-                for statement in _MIGRATIONS[version]:
+            if current == 0:
+                for statement in SCHEMA:
                     con.execute(statement)
+                con.execute(current_view_sql("evidence", EVIDENCE_COLUMNS))
+                versions = [SCHEMA_VERSION]
+            else:
+                versions = list(range(current + 1, SCHEMA_VERSION + 1))
+                for version in versions:
+                    for step in _MIGRATIONS[version]:
+                        con.execute(step) if isinstance(step, str) else step(con)
+            for version in versions:
                 con.execute(_bind("INSERT INTO schema_version VALUES (?, now())", [version]))
             con.execute("COMMIT")
         except duckdb.Error as exc:
             _rollback(con)
             if _is_disk_full(exc):
-                raise _disk_full_error(self.path) from None
-            raise StoreError(f"cannot migrate {self.path} to schema version {SCHEMA_VERSION}, the file is "
+                raise _disk_full_error(self.location) from None
+            if self.lake and is_conflict(exc):
+                raise
+            raise StoreError(f"cannot migrate {self.location} to schema version {SCHEMA_VERSION}, the store is "
                              f"unchanged: {str(exc).splitlines()[0]}") from None
         except Exception:
             _rollback(con)
@@ -553,7 +759,7 @@ class EvidenceStore:
 
     # --- loads ----------------------------------------------------------------------------
     def load_evidence(self, items: Iterable[Evidence], ctx: LoadContext) -> LoadResult:
-        """Merge ``items`` into ``evidence``: new rows inserted, changed rows updated, provenance appended."""
+        """Append ``items`` to the store: new and changed items get a version and a provenance record."""
         with self.stage_evidence(items) as staged:
             return self.load_staged_evidence(staged, ctx)
 
@@ -587,7 +793,7 @@ class EvidenceStore:
         return StagedRows(Path(name), len(unique), longest * 4)  # characters to a bound on UTF-8 bytes
 
     def load_staged_evidence(self, staged: StagedRows, ctx: LoadContext) -> LoadResult:
-        """Merge rows written by :meth:`stage_evidence` into ``evidence``."""
+        """Append rows written by :meth:`stage_evidence` to ``evidence_versions``."""
         started = time.monotonic()
         now = datetime.now(UTC)
         select = ", ".join(
@@ -595,13 +801,11 @@ class EvidenceStore:
             else "CAST(metadata AS JSON) AS metadata" if c == "metadata" else c
             for c in EVIDENCE_COLUMNS
         )
-        return self._merge("evidence", staged, select, ctx, now, started,
-                           extra_update="last_run_id = ?, last_partition_key = ?",
-                           extra_insert=("last_run_id", "last_partition_key"))
+        return self._merge("evidence", staged, select, ctx, now, started)
 
     def load_objects(self, table_name: str, objects: Sequence[Any], ctx: LoadContext,
                      service: str = "", object_type: str = "") -> LoadResult:
-        """Merge typed integration models (dataclasses with ``id`` and ``raw``) into ``table_name``."""
+        """Append typed integration models (dataclasses with ``id`` and ``raw``) to ``<table_name>_versions``."""
         if not table_name.replace("_", "").isalnum():
             raise StoreError(f"invalid table name {table_name!r}: use letters, digits and underscores")
         started = time.monotonic()
@@ -635,148 +839,176 @@ class EvidenceStore:
 
     def _ensure_object_table(self, con: duckdb.DuckDBPyConnection, name: str, typed: dict[str, str],
                              service: str, object_type: str) -> None:
-        exists = con.execute("SELECT count(*) FROM information_schema.tables WHERE table_name = ?",
-                             [name]).fetchone()[0]
-        if not exists:
+        """Create ``<name>_versions`` and the view ``name``, or add a grown model's columns (retried on DuckLake)."""
+        for attempt in range(CONFLICT_RETRIES):
+            con.execute("BEGIN TRANSACTION")
+            try:
+                self._ensure_object_table_once(con, name, typed, service, object_type)
+                con.execute("COMMIT")
+                return
+            except duckdb.Error as exc:
+                _rollback(con)
+                if not (self.lake and is_conflict(exc)) or attempt == CONFLICT_RETRIES - 1:
+                    raise
+                time.sleep(0.05 * (1 + random.random()))
+
+    def _ensure_object_table_once(self, con: duckdb.DuckDBPyConnection, name: str, typed: dict[str, str],
+                                  service: str, object_type: str) -> None:
+        data = ["id", *typed, "raw", "content_hash"]
+        if not self._has_table(con, f"{name}_versions"):
             typed_sql = "".join(f", {c} {t}" for c, t in typed.items())
-            con.execute(
-                f"CREATE TABLE {name} (id VARCHAR PRIMARY KEY{typed_sql}, raw JSON, content_hash VARCHAR NOT NULL, "
-                "first_seen TIMESTAMPTZ NOT NULL, last_seen TIMESTAMPTZ NOT NULL)"
-            )
-            con.execute("INSERT INTO object_tables VALUES (?, ?, ?, now()) ON CONFLICT DO NOTHING",
-                        [name, service, object_type])
+            con.execute(versions_ddl(name, f"id VARCHAR NOT NULL{typed_sql}, raw JSON"))
+            con.execute(current_view_sql(name, data))
+            con.execute(_bind("INSERT INTO object_tables SELECT ?, ?, ?, now() WHERE NOT EXISTS "
+                              "(SELECT 1 FROM object_tables WHERE table_name = ?)", [name, service, object_type, name]))
             return
-        have = {r[0] for r in con.execute(
-            "SELECT column_name FROM information_schema.columns WHERE table_name = ?", [name]).fetchall()}
-        for column, sql in typed.items():
-            if column not in have:  # the model grew a field: add the column, old rows read NULL
-                con.execute(f"ALTER TABLE {name} ADD COLUMN {column} {sql}")
+        have = {c for c, _ in self._columns(con, f"{name}_versions")}
+        missing = [(column, sql) for column, sql in typed.items() if column not in have]
+        for column, sql in missing:  # the model grew a field: add the column, old versions read NULL
+            con.execute(f"ALTER TABLE {name}_versions ADD COLUMN {column} {sql}")
+        if missing:
+            known = [c for c, _ in self._columns(con, f"{name}_versions") if c not in VERSION_COLUMNS]
+            con.execute(current_view_sql(name, [c for c in known if c != "content_hash"] + ["content_hash"]))
 
     def _merge(self, target: str, incoming: pa.Table | StagedRows | None, select: str, ctx: LoadContext,
-               now: datetime, started: float, extra_update: str = "", extra_insert: tuple[str, ...] = (),
+               now: datetime, started: float,
                prepare: Callable[[duckdb.DuckDBPyConnection], None] | None = None) -> LoadResult:
-        """The one merge: classify by content hash, insert new, update changed, chain provenance, log the load.
+        """The one load: classify by content hash; append versions, provenance, sightings, citations, a loads row.
 
-        ``prepare`` runs first on the same writer connection (e.g. creating or widening the target table).
+        Nothing is updated, so loads never conflict on rows. What concurrent loads must agree on is each item's
+        next ``seq`` and ``previous_hash``: a load that adds versions commits under the store's commit lock
+        (a lake's advisory lock; a file's writer lock), taken *before* its transaction begins so that it reads
+        the latest snapshot. A load that adds none (only sightings) commits without it. DuckLake conflicts
+        (another writer committed first, e.g. creating a table) are retried from the start.
+        ``prepare`` runs first on the same connection (e.g. creating or widening the target table).
         """
-        result = LoadResult(table=target, load_id=uuid.uuid4().hex)
         fetched_at = utc_timestamp(now)
         with self.writer() as con:
             if prepare is not None:
                 prepare(con)
             # One thread: a merge of this size is no faster on more, and each extra thread adds its own buffers.
             con.execute("SET threads = 1")
-            con.execute("BEGIN TRANSACTION")
-            try:
-                staged = isinstance(incoming, StagedRows)
-                rows = 0 if incoming is None else incoming.rows if staged else incoming.num_rows
-                if rows:
-                    # A view over the staged file or the Arrow batch, not a copy: rows are read where they are.
-                    if staged:
-                        source = incoming.relation()
-                    else:
-                        con.register("incoming_raw", incoming)
-                        source = "incoming_raw"
-                    con.execute(f"CREATE OR REPLACE TEMP VIEW incoming AS SELECT {select} FROM {source}")
-                    con.execute(
-                        f"""CREATE OR REPLACE TEMP TABLE classified AS
-                        SELECT i.id, i.content_hash, i.position,
-                               CASE WHEN t.id IS NULL THEN 'new'
-                                    WHEN t.content_hash <> i.content_hash THEN 'changed'
-                                    ELSE 'unchanged' END AS kind
-                        FROM (SELECT id, content_hash, row_number() OVER () AS position FROM incoming) i
-                        LEFT JOIN {target} t ON t.id = i.id"""
-                    )
-                    counts = dict(con.execute("SELECT kind, count(*) FROM classified GROUP BY kind").fetchall())
-                    result.rows_fetched = rows
-                    result.rows_new = counts.get("new", 0)
-                    result.rows_changed = counts.get("changed", 0)
-                    result.rows_unchanged = counts.get("unchanged", 0)
-                    if target == "evidence" and result.rows_changed:
-                        self._archive_changed_evidence(con)
-                    self._apply(con, target, now, ctx, extra_update, extra_insert,
-                                inserts=result.rows_new > 0, updates=result.rows_new < result.rows_fetched)
-                    result.provenance_records = self._append_provenance(con, target, fetched_at, ctx)
-                    if ctx.claim_id and target == "evidence":
-                        # support NULL: whether the item supports, contradicts or contextualizes the claim is a
-                        # judgement nobody has made yet; a topic's search hit is not one.
-                        con.execute(_bind(
-                            """INSERT INTO claim_citations
-                               SELECT ?, id, NULL, 1.0, ?, ? FROM classified ON CONFLICT DO NOTHING""",
-                            [ctx.claim_id, ctx.run_id, now],
-                        ))
-                    # From the small classified table: another pass over incoming would re-read every row.
-                    result.ids = [r[0] for r in con.execute("SELECT id FROM classified ORDER BY position").fetchall()]
-                result.duration_s = time.monotonic() - started
-                self._log_load(con, result, ctx, "success", now, None)
-                con.execute("COMMIT")
-            except BaseException as exc:
-                _rollback(con)
-                if _is_disk_full(exc):
-                    raise _disk_full_error(self.path) from None
-                raise
-        return result
+            with ExitStack() as locks:
+                locked = self.lake is None
+                for attempt in range(CONFLICT_RETRIES):
+                    result = LoadResult(table=target, load_id=uuid.uuid4().hex)
+                    try:
+                        if self._merge_once(con, target, incoming, select, ctx, now, fetched_at, started, result,
+                                            may_add=locked):
+                            return result
+                        locks.enter_context(self._commit_lock())
+                        locked = True
+                    except duckdb.Error as exc:
+                        if not (self.lake and is_conflict(exc)) or attempt == CONFLICT_RETRIES - 1:
+                            raise StoreError(f"load into {target} failed: {redact(str(exc).splitlines()[0])}"
+                                             ) from None
+                        time.sleep(min(0.02 * 2 ** min(attempt, 5), 0.5) * (1 + random.random()))
+        raise AssertionError("unreachable")  # pragma: no cover
+
+    def _merge_once(self, con: duckdb.DuckDBPyConnection, target: str, incoming: pa.Table | StagedRows | None,
+                    select: str, ctx: LoadContext, now: datetime, fetched_at: str, started: float,
+                    result: LoadResult, *, may_add: bool) -> bool:
+        """One attempt of :meth:`_merge` in one transaction; False (rolled back) when it would add versions unlocked."""
+        con.execute("BEGIN TRANSACTION")
+        try:
+            staged = isinstance(incoming, StagedRows)
+            rows = 0 if incoming is None else incoming.rows if staged else incoming.num_rows
+            if rows:
+                # A view over the staged file or the Arrow batch, not a copy: rows are read where they are.
+                if staged:
+                    source = incoming.relation()
+                else:
+                    con.register("incoming_raw", incoming)
+                    source = "incoming_raw"
+                con.execute(f"CREATE OR REPLACE TEMP VIEW incoming AS SELECT {select} FROM {source}")
+                con.execute(_bind(
+                    f"""CREATE OR REPLACE TEMP TABLE classified AS
+                    SELECT i.id, i.content_hash, i.position, coalesce(p.seq, 0) + 1 AS seq,
+                           coalesce(p.chain_hash, '{GENESIS_HASH}') AS previous_hash,
+                           coalesce(v.first_seen, ?) AS first_seen,
+                           CASE WHEN p.item_id IS NULL AND v.id IS NULL THEN 'new'
+                                WHEN p.content_hash IS DISTINCT FROM i.content_hash
+                                  OR v.content_hash IS DISTINCT FROM i.content_hash THEN 'changed'
+                                ELSE 'unchanged' END AS kind
+                    FROM (SELECT id, content_hash, row_number() OVER () AS position FROM incoming) i
+                    LEFT JOIN (SELECT item_id, max(seq) AS seq, arg_max(chain_hash, seq) AS chain_hash,
+                                      arg_max(content_hash, seq) AS content_hash
+                               FROM provenance WHERE item_table = ? GROUP BY item_id) p ON p.item_id = i.id
+                    LEFT JOIN (SELECT id, arg_max(content_hash, seq) AS content_hash,
+                                      arg_max(first_seen, seq) AS first_seen
+                               FROM {target}_versions GROUP BY id) v ON v.id = i.id""",
+                    [now, target]))
+                counts = dict(con.execute("SELECT kind, count(*) FROM classified GROUP BY kind").fetchall())
+                result.rows_fetched = rows
+                result.rows_new = counts.get("new", 0)
+                result.rows_changed = counts.get("changed", 0)
+                result.rows_unchanged = counts.get("unchanged", 0)
+                if (result.rows_new or result.rows_changed) and not may_add:
+                    _rollback(con)
+                    return False
+                if result.rows_new or result.rows_changed:
+                    self._append_versions(con, target, now, ctx, result.load_id)
+                    result.provenance_records = self._append_provenance(con, target, fetched_at, ctx,
+                                                                        result.load_id)
+                if result.rows_unchanged:
+                    con.execute(_bind("""INSERT INTO sightings SELECT ?, id, ?, ?, ?, ? FROM classified
+                                         WHERE kind = 'unchanged'""",
+                                      [target, now, result.load_id, ctx.run_id, ctx.partition_key]))
+                if ctx.claim_id and target == "evidence":
+                    # support NULL: whether the item supports, contradicts or contextualizes the claim is a
+                    # judgement nobody has made yet; a topic's search hit is not one.
+                    con.execute(_bind(
+                        """INSERT INTO claim_citations SELECT ?, c.id, NULL, 1.0, ?, ? FROM classified c
+                           WHERE NOT EXISTS (SELECT 1 FROM claim_citations x
+                                             WHERE x.claim_id = ? AND x.evidence_id = c.id)""",
+                        [ctx.claim_id, ctx.run_id, now, ctx.claim_id],
+                    ))
+                # From the small classified table: another pass over incoming would re-read every row.
+                result.ids = [r[0] for r in con.execute("SELECT id FROM classified ORDER BY position").fetchall()]
+            result.duration_s = time.monotonic() - started
+            self._log_load(con, result, ctx, "success", now, None)
+            con.execute("COMMIT")
+            return True
+        except BaseException as exc:
+            _rollback(con)
+            if _is_disk_full(exc):
+                raise _disk_full_error(self.location) from None
+            raise
 
     @staticmethod
-    def _archive_changed_evidence(con: duckdb.DuckDBPyConnection) -> None:
-        """Keep the title and content of evidence rows about to change, by content hash, so versions can be diffed.
-
-        Only superseded versions are kept (the current one is the evidence row); ``aragora-pipelines history``
-        reads them. Versions replaced before this table existed are not recoverable.
-        """
-        con.execute(EVIDENCE_VERSIONS_DDL)
-        con.execute("""INSERT INTO evidence_versions
-                       SELECT e.id, e.content_hash, e.title, e.content
-                       FROM evidence e JOIN classified c USING (id) WHERE c.kind = 'changed'
-                       ON CONFLICT DO NOTHING""")
-
-    def _apply(self, con: duckdb.DuckDBPyConnection, target: str, now: datetime, ctx: LoadContext,
-               extra_update: str, extra_insert: tuple[str, ...], *, inserts: bool, updates: bool) -> None:
-        """Insert the new rows and refresh the existing ones (each statement only when it has rows)."""
+    def _append_versions(con: duckdb.DuckDBPyConnection, target: str, now: datetime, ctx: LoadContext,
+                         load_id: str) -> None:
+        """One version row per new or changed item, numbered like its provenance record."""
         cols = [r[0] for r in con.execute("SELECT * FROM incoming LIMIT 0").description]
-        extra_params = [ctx.run_id, ctx.partition_key] if extra_insert else []
-        insert_cols = ", ".join([*cols, "first_seen", "last_seen", *extra_insert])
-        placeholders = ", ".join(["?"] * (2 + len(extra_insert)))
-        if inserts:
-            # When every row is new (a first load) the join is skipped: DuckDB would hash all of incoming for it.
-            only_new = "" if not updates else "JOIN classified c USING (id) WHERE c.kind = 'new'"
-            con.execute(_bind(
-                f"INSERT INTO {target} ({insert_cols}) SELECT i.*, {placeholders} FROM incoming i {only_new}",
-                [now, now, *extra_params],
-            ))
-        sets = ", ".join(f"{c} = i.{c}" for c in cols if c != "id")
-        extra = f", {extra_update}" if extra_update else ""
-        if updates:
-            con.execute(_bind(
-                f"""UPDATE {target} SET {sets}, last_seen = ?{extra}
-                    FROM (SELECT i.* FROM incoming i JOIN classified c USING (id) WHERE c.kind <> 'new') i
-                    WHERE {target}.id = i.id""",
-                [now, *extra_params],
-            ))
+        con.execute(_bind(
+            f"""INSERT INTO {target}_versions ({", ".join(cols)}, {", ".join(VERSION_COLUMNS)})
+                SELECT {", ".join("i." + c for c in cols)}, c.seq, c.first_seen, ?, ?, ?, ?
+                FROM incoming i JOIN classified c USING (id) WHERE c.kind <> 'unchanged'""",
+            [now, ctx.run_id, ctx.partition_key, load_id]))
 
     def _append_provenance(self, con: duckdb.DuckDBPyConnection, target: str, fetched_at: str,
-                           ctx: LoadContext) -> int:
+                           ctx: LoadContext, load_id: str) -> int:
         """One record per new or changed row, chained to the item's latest record, computed in SQL.
 
-        chain_hash = sha256(content_hash | previous_hash | fetched_at), the formula of
-        ``connectors.provenance.compute_chain_hash`` and of :meth:`verify`; ``fetched_at`` is the canonical text
-        (``utc_timestamp``) that :data:`CHAIN_TIMESTAMP_SQL` gives back from the stored timestamp.
+        chain_hash = sha256 of :func:`chain_record_sql`, the whole record as a JSON array (:data:`CHAIN_HASH_SQL`
+        recomputes it, as README query 7 and :meth:`verify` do); ``fetched_at`` is hashed in its canonical text
+        (``utc_timestamp``), which :data:`CHAIN_TIMESTAMP_SQL` gives back from the stored timestamp.
         """
         return con.execute(_bind(
             f"""INSERT INTO provenance
-               SELECT nextval('provenance_seq'), 'prov_' || substr(chain_hash, 1, 24), ?, item_id, content_hash,
-                      previous_hash, chain_hash, CAST(? AS TIMESTAMPTZ), ?, ?, ?, ?, ?, ?, ?
-               FROM (SELECT item_id, content_hash, previous_hash,
-                            sha256(content_hash || '|' || previous_hash || '|' || ?) AS chain_hash
-                     FROM (SELECT c.id AS item_id, c.content_hash,
-                                  coalesce(p.chain_hash, '{GENESIS_HASH}') AS previous_hash
-                           FROM classified c
-                           LEFT JOIN (SELECT item_id, arg_max(chain_hash, seq) AS chain_hash
-                                      FROM provenance WHERE item_table = ? GROUP BY item_id) p
-                             ON p.item_id = c.id
-                           WHERE c.kind <> 'unchanged'))""",
+               SELECT seq, 'prov_' || substr(chain_hash, 1, 24), item_table, item_id, content_hash, previous_hash,
+                      chain_hash, CAST(fetched_text AS TIMESTAMPTZ), connector, connector_version, request, run_id,
+                      asset_key, partition_key, claim_id, load_id, 2
+               FROM (SELECT *, sha256({chain_record_sql("fetched_text")}) AS chain_hash
+                     FROM (SELECT c.seq, CAST(? AS VARCHAR) AS item_table, c.id AS item_id, c.content_hash,
+                                  c.previous_hash, CAST(? AS VARCHAR) AS fetched_text,
+                                  CAST(? AS VARCHAR) AS connector, CAST(? AS VARCHAR) AS connector_version,
+                                  CAST(? AS VARCHAR) AS request, CAST(? AS VARCHAR) AS run_id,
+                                  CAST(? AS VARCHAR) AS asset_key, CAST(? AS VARCHAR) AS partition_key,
+                                  CAST(? AS VARCHAR) AS claim_id, CAST(? AS VARCHAR) AS load_id
+                           FROM classified c WHERE c.kind <> 'unchanged'))""",
             [target, fetched_at, ctx.connector, ctx.connector_version, redact(ctx.request), ctx.run_id,
-             ctx.asset_key, ctx.partition_key, ctx.claim_id, fetched_at, target],
+             ctx.asset_key, ctx.partition_key, ctx.claim_id, load_id],
         )).fetchone()[0]
 
     def _log_load(self, con: duckdb.DuckDBPyConnection, result: LoadResult, ctx: LoadContext, status: str,
@@ -790,7 +1022,10 @@ class EvidenceStore:
 
     # --- verification -----------------------------------------------------------------------
     def verify(self, *, partition_key: str | None = None, asset_key: str | None = None) -> list[str]:
-        """Recompute the provenance chains (and evidence content hashes); returns problems, first first."""
+        """Recompute the provenance chains (and evidence content hashes); returns problems, first first.
+
+        Each item's records must be numbered 1..n, each link to the one before, and each hash its whole record.
+        """
         where, params = [], []
         if partition_key is not None:
             where.append("item_id IN (SELECT item_id FROM provenance WHERE partition_key = ?)")
@@ -801,23 +1036,24 @@ class EvidenceStore:
         clause = ("WHERE " + " AND ".join(where)) if where else ""
         with self.reader() as con:
             self.require_store(con)
-            # A schema-1 file not yet migrated by a write holds the hashed text itself.
-            fetched_at = "fetched_at" if self._column_type(con, "provenance", "fetched_at") == "VARCHAR" \
-                else CHAIN_TIMESTAMP_SQL
             problems = [
                 f"provenance seq {seq} ({item_table} {item_id}): {reason}"
                 for seq, item_table, item_id, reason in con.execute(
                     f"""WITH chain AS (
-                          SELECT *, lag(chain_hash) OVER (PARTITION BY item_table, item_id ORDER BY seq) AS prev
-                          FROM provenance {clause})
+                          SELECT *, lag(chain_hash) OVER item AS prev, row_number() OVER item AS position,
+                                 count(*) OVER (PARTITION BY item_table, item_id, seq) AS copies
+                          FROM provenance {clause}
+                          WINDOW item AS (PARTITION BY item_table, item_id ORDER BY seq, chain_hash))
                         SELECT seq, item_table, item_id,
-                          CASE WHEN previous_hash <> coalesce(prev, '{GENESIS_HASH}')
+                          CASE WHEN copies > 1 THEN 'two records share this seq (duplicate)'
+                               WHEN previous_hash <> coalesce(prev, '{GENESIS_HASH}')
                                  THEN 'does not link to the record before it (removed or reordered record)'
+                               WHEN seq <> position THEN 'seq is not the next number (a record is missing)'
                                ELSE 'chain hash does not match its fields (record changed)' END
                         FROM chain
-                        WHERE previous_hash <> coalesce(prev, '{GENESIS_HASH}')
-                           OR chain_hash <> sha256(content_hash || '|' || previous_hash || '|' || {fetched_at})
-                        ORDER BY seq""",
+                        WHERE copies > 1 OR seq <> position OR previous_hash <> coalesce(prev, '{GENESIS_HASH}')
+                           OR chain_hash <> {CHAIN_HASH_SQL}
+                        ORDER BY item_table, item_id, seq""",
                     params,
                 ).fetchall()
             ]
@@ -867,19 +1103,21 @@ class EvidenceStore:
 
     @staticmethod
     def _has_table(con: duckdb.DuckDBPyConnection, name: str) -> bool:
-        return bool(con.execute("SELECT count(*) FROM information_schema.tables WHERE table_name = ?",
-                                [name]).fetchone()[0])
+        """Whether the store (the connection's default catalog) has a table or view ``name``."""
+        return bool(con.execute("SELECT count(*) FROM information_schema.tables WHERE table_name = ? "
+                                "AND table_catalog = current_database()", [name]).fetchone()[0])
 
     @staticmethod
-    def _column_type(con: duckdb.DuckDBPyConnection, table: str, column: str) -> str | None:
-        row = con.execute("SELECT data_type FROM information_schema.columns WHERE table_name = ? AND column_name = ?",
-                          [table, column]).fetchone()
-        return row[0] if row else None
+    def _columns(con: duckdb.DuckDBPyConnection, table: str) -> list[tuple[str, str]]:
+        """(name, type) of each column of the store's ``table``, in order."""
+        return [(r[0], r[1]) for r in con.execute(
+            "SELECT column_name, data_type FROM information_schema.columns WHERE table_name = ? "
+            "AND table_catalog = current_database() ORDER BY ordinal_position", [table]).fetchall()]
 
     def require_store(self, con: duckdb.DuckDBPyConnection) -> None:
         """StoreError unless ``con`` is on an aragora evidence store, so another DuckDB file never reads as empty."""
         if not self._has_table(con, "provenance"):
-            raise StoreError(f"{self.path} is not an aragora evidence store (no provenance table); point --db or "
+            raise StoreError(f"{self.location} is not an aragora evidence store (no provenance table); point --db or "
                              "ARAGORA_DUCKDB_PATH at the evidence database (default data/aragora.duckdb)")
 
     # --- data checks --------------------------------------------------------------------------
@@ -934,20 +1172,73 @@ class EvidenceStore:
     def refresh_views(self) -> list[str]:
         """(Re)create the analyst views and rebuild the full-text index over evidence; returns the view names."""
         with self.writer() as con:
-            load_fts(con)
-            con.execute("BEGIN TRANSACTION")  # all or nothing: a failed rebuild keeps the previous views and index
-            try:
-                for name, body in VIEWS.items():
-                    con.execute(f"CREATE OR REPLACE VIEW {name} AS {body}")
-                con.execute(FTS_INDEX)
-                con.execute("COMMIT")
-            except BaseException as exc:
-                _rollback(con)
-                if _is_disk_full(exc):
-                    raise _disk_full_error(self.path, "the views and the search index are unchanged (rows "
-                                                      "already loaded are kept)") from None
-                raise
+            for attempt in range(CONFLICT_RETRIES):
+                con.execute("BEGIN TRANSACTION")  # all or nothing: a failed rebuild keeps the previous views
+                try:
+                    for name, body in VIEWS.items():
+                        con.execute(f"CREATE OR REPLACE VIEW {name} AS {body}")
+                    if self.lake is None:
+                        self._build_search_index(con, "evidence")
+                    con.execute("COMMIT")
+                    break
+                except BaseException as exc:
+                    _rollback(con)
+                    if _is_disk_full(exc):
+                        raise _disk_full_error(self.location, "the views and the search index are unchanged (rows "
+                                                              "already loaded are kept)") from None
+                    if not (self.lake and isinstance(exc, duckdb.Error) and is_conflict(exc)) \
+                            or attempt == CONFLICT_RETRIES - 1:
+                        raise
+                    time.sleep(0.05 * (1 + random.random()))
+        if self.lake is not None:
+            self._refresh_lake_search_index()
         return list(VIEWS)
+
+    @staticmethod
+    def _build_search_index(con: duckdb.DuckDBPyConnection, evidence: str) -> None:
+        """Copy the current evidence from ``evidence`` into ``evidence_search`` and index it (BM25)."""
+        load_fts(con)
+        con.execute(f"CREATE OR REPLACE TABLE {SEARCH_TABLE} AS SELECT {SEARCH_COLUMNS} FROM {evidence}")
+        con.execute(FTS_INDEX)
+
+    def _refresh_lake_search_index(self) -> None:
+        """The lake's search index: a local DuckDB file (``path``) with the lake's current evidence, indexed."""
+        assert self.lake is not None
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        with self._writer_lock.acquire(timeout=self.lock_timeout):
+            con = open_duckdb(self.path, timeout=self.lock_timeout)
+            try:
+                for extension in self.lake.extensions():
+                    con.execute("LOAD " + sql_text(str(extension)))
+                con.execute(self.lake.attach_sql(read_only=True))
+                con.execute("BEGIN TRANSACTION")
+                try:
+                    self._build_search_index(con, f"{LAKE_ALIAS}.evidence")
+                    con.execute("COMMIT")
+                except BaseException:
+                    _rollback(con)
+                    raise
+            except LakeError as exc:
+                raise StoreError(str(exc)) from None
+            finally:
+                con.close()
+
+    @contextmanager
+    def search_reader(self) -> Iterator[duckdb.DuckDBPyConnection]:
+        """A read-only connection holding ``evidence_search`` and its BM25 index (the store, or a lake's local file)."""
+        if self.lake is None:
+            with self.reader() as con:
+                self.require_store(con)
+                yield con
+            return
+        if not self.path.exists():
+            raise StoreError(f"{self.location} has no full-text index on this machine yet ({self.path}); "
+                             "materialize evidence_catalog or run `aragora-pipelines ingest`, which build it")
+        con = open_duckdb(self.path, read_only=True, timeout=self.lock_timeout)
+        try:
+            yield con
+        finally:
+            con.close()
 
     # --- reading ------------------------------------------------------------------------------
     def query(self, sql: str, params: Sequence[Any] | None = None) -> list[tuple[Any, ...]]:
@@ -957,16 +1248,14 @@ class EvidenceStore:
 
     def columns(self, table: str) -> list[tuple[str, str]]:
         """(name, type) of each column of ``table`` (empty when it does not exist yet)."""
-        if not self.path.exists():
+        if not self.exists():
             return []
         with self.reader() as con:
-            return [(r[0], r[1]) for r in con.execute(
-                "SELECT column_name, data_type FROM information_schema.columns WHERE table_name = ? "
-                "ORDER BY ordinal_position", [table]).fetchall()]
+            return self._columns(con, table)
 
     def counts(self) -> dict[str, int]:
         """Row counts of the core tables (0 for a table not yet created)."""
-        if not self.path.exists():
+        if not self.exists():
             return {"evidence": 0, "provenance": 0, "loads": 0, "claim_citations": 0}
         with self.reader() as con:
             return {t: (con.execute(f"SELECT count(*) FROM {t}").fetchone()[0] if self._has_table(con, t) else 0)
@@ -1002,13 +1291,15 @@ class DuckDBSeenDeliveries:
             try:
                 con.execute(_bind("DELETE FROM webhook_deliveries WHERE seen_at <= ?",
                                   [datetime.fromtimestamp(now - self.retention, UTC)]))
-                inserted = con.execute(_bind("INSERT INTO webhook_deliveries VALUES (?, ?, ?) ON CONFLICT DO NOTHING",
-                                             [service, delivery_id, seen_at])).fetchone()[0]
+                inserted = con.execute(_bind(
+                    """INSERT INTO webhook_deliveries SELECT ?, ?, ? WHERE NOT EXISTS
+                       (SELECT 1 FROM webhook_deliveries WHERE service = ? AND delivery_id = ?)""",
+                    [service, delivery_id, seen_at, service, delivery_id])).fetchone()[0]
                 con.execute("COMMIT")
             except BaseException as exc:
                 _rollback(con)
                 if _is_disk_full(exc):
-                    raise _disk_full_error(self.store.path) from None
+                    raise _disk_full_error(self.store.location) from None
                 raise
         return inserted == 1
 
