@@ -151,7 +151,8 @@ def run_query(store: EvidenceStore, sql: str, limits: QueryLimits | None = None)
 
     File access is off for every path: DuckDB keeps the store's own files readable with external access off
     (``read_blob`` on them would show overwritten text), so the local file system is disabled once the file is
-    open. A DuckLake store reads its Parquet files as the query runs: only its data path stays readable. Nothing can spill to disk then: the memory limit bounds the query, which never writes temporary files.
+    open. Nothing can spill to disk then: the memory limit bounds the query, which never writes temporary files.
+    A DuckLake store reads its Parquet files as the query runs: only its data path stays readable.
     """
     import duckdb
 
