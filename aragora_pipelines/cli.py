@@ -437,6 +437,26 @@ def cmd_verify(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def cmd_migrate(args: argparse.Namespace) -> int:
+    """Copy the DuckDB-file store into an empty DuckLake store, then verify the copy and compare the counts."""
+    from aragora_pipelines.resources import open_store
+
+    source = _store(args)
+    target = open_store(args.to, getattr(args, "data_path", None))  # --data-path: the lake's (a file has none)
+    copied = source.copy_into(target)
+    print(f"copied {source.location} into {target.location}: "
+          + ", ".join(f"{rows} {table}" for table, rows in copied.items()))
+    problems = target.verify()
+    if problems:
+        print(f"provenance chain BROKEN in the copy: {problems[0]}")
+        return EXIT_FAILED
+    if source.counts() != target.counts():
+        print(f"counts differ: {source.counts()} in the file, {target.counts()} in the copy")
+        return EXIT_FAILED
+    print(f"the copy verifies and its counts match: {target.counts()}")
+    return EXIT_OK
+
+
 # --- topics --------------------------------------------------------------------------------------
 def _topics_path(args: argparse.Namespace) -> Path:
     return Path(args.file) if args.file else topics_file()
@@ -937,6 +957,12 @@ def build_parser() -> argparse.ArgumentParser:
     verify = add("verify", cmd_verify, "Recompute the provenance hash chain and content hashes of the whole "
                  "store; print the first broken link and exit 1 if any.")
     verify.add_argument("--all", action="store_true", help="list every problem, not only the first")
+
+    migrate = add("migrate", cmd_migrate, "Copy the DuckDB-file store (--db) into an empty DuckLake store (--to, "
+                  "its Parquet files under --data-path) with every version and provenance record, then verify the "
+                  "copy and compare the counts.")
+    migrate.add_argument("--to", required=True, metavar="STORE",
+                         help="the DuckLake store: ducklake:postgres:dbname=... host=... or ducklake:sqlite:PATH")
 
     add("sources", cmd_sources, "List every connector: available, configured, and what to set if not.")
 

@@ -28,6 +28,7 @@ from contextlib import ExitStack, contextmanager, suppress
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from decimal import Decimal
+from functools import cached_property
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, get_type_hints
 
@@ -563,17 +564,40 @@ class EvidenceStore:
                 self.lake: LakeTarget | None = LakeTarget.parse(spec, data_path)
             except LakeError as exc:
                 raise StoreError(str(exc)) from None
-            # Local files of a lake store (staging, the search index) live here; path names the search index.
-            self.path = self.lake.local_dir() / "aragora-search.duckdb"
+            self._path: Path | None = None  # the search index file, found on first use (see path)
             self.location = self.lake.display()
         else:
             if snapshot is not None or as_of is not None:
                 raise StoreError("--as-of and --snapshot need a DuckLake store (ARAGORA_STORE=ducklake:...); a DuckDB "
                                  "file keeps no past snapshots")
             self.lake = None
-            self.path = Path(path)
-            self.location = str(self.path)
-        self._writer_lock = FileLock(str(self.path) + ".lock")
+            self._path = Path(path)
+            self.location = str(self._path)
+
+    @property
+    def path(self) -> Path:
+        """The DuckDB file; for a lake, the local search index file beside its data (staging files go there too).
+
+        A lake opened without a data path uses the one its catalog recorded, when that is a local directory.
+        """
+        if self._path is None:
+            assert self.lake is not None
+            lake = self.lake
+            if not lake.data_path:
+                con = self._open_lake(read_only=True)
+                try:
+                    recorded = con.execute(f"SELECT value FROM {LAKE_ALIAS}.options() WHERE option_name = "
+                                           "'data_path'").fetchone()
+                finally:
+                    con.close()
+                lake = LakeTarget(lake.attach, recorded[0] if recorded else None)
+            self._path = lake.local_dir() / "aragora-search.duckdb"
+        return self._path
+
+    @cached_property
+    def _writer_lock(self) -> FileLock:
+        """The file lock of the store's single writer (a lake's: of its local search index)."""
+        return FileLock(str(self.path) + ".lock")
 
     @property
     def backend(self) -> str:
@@ -602,6 +626,8 @@ class EvidenceStore:
             con.execute("SET TimeZone = 'UTC'")
             for extension in self.lake.extensions():
                 con.execute("LOAD " + sql_text(str(extension)))
+            if self.lake.uses_s3:
+                con.execute(self.lake.s3_secret_sql())
         except LakeError as exc:
             raise StoreError(str(exc)) from None
         try:
@@ -1210,6 +1236,8 @@ class EvidenceStore:
             try:
                 for extension in self.lake.extensions():
                     con.execute("LOAD " + sql_text(str(extension)))
+                if self.lake.uses_s3:
+                    con.execute(self.lake.s3_secret_sql())
                 con.execute(self.lake.attach_sql(read_only=True))
                 con.execute("BEGIN TRANSACTION")
                 try:
@@ -1268,6 +1296,73 @@ class EvidenceStore:
                 return 0
             where, params = ("WHERE source = ?", [source]) if source else ("", [])
             return con.execute(f"SELECT count(*) FROM {table} {where}", params).fetchone()[0]
+
+    # --- copying and maintenance ---------------------------------------------------------------
+    def copy_into(self, target: EvidenceStore) -> dict[str, int]:
+        """Copy this DuckDB-file store, every version and provenance record, into the empty DuckLake ``target``.
+
+        One transaction on the target: it holds all of the copy or none of it. Returns rows copied per table.
+        """
+        if self.lake is not None or target.lake is None:
+            raise StoreError("migrate copies a DuckDB file store into a DuckLake store: give the file with --db and "
+                             "the lake with --to ducklake:...")
+        if not self.path.exists():
+            raise StoreError(f"no evidence database at {self.path}; nothing to migrate")
+        self.initialize()  # the file at the current schema first, so both sides have the same tables
+        with self.reader() as con:
+            objects = [r[0] for r in con.execute("SELECT table_name FROM object_tables").fetchall()]
+        tables = ["evidence_versions", "provenance", "sightings", "claim_citations", "loads", "object_tables",
+                  "webhook_deliveries", *(f"{name}_versions" for name in objects)]
+        copied: dict[str, int] = {}
+        with target.writer() as con:
+            if con.execute("SELECT count(*) FROM provenance").fetchone()[0]:
+                raise StoreError(f"{target.location} already holds provenance records; migrate into an empty store")
+            con.execute(f"ATTACH {sql_text(str(self.path))} AS source_file (READ_ONLY)")
+            con.execute("BEGIN TRANSACTION")
+            try:
+                for name in objects:
+                    con.execute(f"CREATE TABLE {name}_versions AS SELECT * FROM source_file.{name}_versions LIMIT 0")
+                    data = [c for c, _ in self._columns(con, f"{name}_versions") if c not in VERSION_COLUMNS]
+                    con.execute(current_view_sql(name, data))
+                for table in tables:
+                    copied[table] = con.execute(
+                        f"INSERT INTO {table} BY NAME SELECT * FROM source_file.{table}").fetchone()[0]
+                con.execute("COMMIT")
+            except BaseException:
+                _rollback(con)
+                raise
+        target.refresh_views()
+        return copied
+
+    def maintain(self, retention_days: float = 7.0) -> dict[str, Any]:
+        """Housekeeping, reported as numbers: a DuckDB file is checkpointed; a lake has its inlined rows flushed and
+        small files merged, snapshots older than ``retention_days`` expired, and their files and orphans removed.
+        """
+        if not retention_days >= 0:
+            raise StoreError(f"snapshot retention must be 0 days or more, got {retention_days!r}")
+        if self.lake is None:
+            with self.writer() as con:
+                con.execute("CHECKPOINT")
+            return {"backend": "duckdb", "checkpoint": True, "file_bytes": self.path.stat().st_size}
+        older = f"older_than => now() - INTERVAL '{float(retention_days) * 86400:.0f} seconds'"
+        report: dict[str, Any] = {"backend": "ducklake", "retention_days": retention_days}
+        with self.writer() as con:
+            for key, call in (("inlined_flushed", f"ducklake_flush_inlined_data('{LAKE_ALIAS}')"),
+                              ("files_merged", f"ducklake_merge_adjacent_files('{LAKE_ALIAS}')"),
+                              ("snapshots_expired", f"ducklake_expire_snapshots('{LAKE_ALIAS}', {older})"),
+                              ("old_files_deleted", f"ducklake_cleanup_old_files('{LAKE_ALIAS}', cleanup_all => true)"),
+                              ("orphans_deleted", f"ducklake_delete_orphaned_files('{LAKE_ALIAS}', {older})")):
+                for attempt in range(CONFLICT_RETRIES):
+                    try:
+                        report[key] = len(con.execute(f"CALL {call}").fetchall())
+                        break
+                    except duckdb.Error as exc:
+                        if not is_conflict(exc) or attempt == CONFLICT_RETRIES - 1:
+                            raise StoreError(f"{key.replace('_', ' ')} failed on {self.location}: "
+                                             f"{str(exc).splitlines()[0]}") from None
+                        time.sleep(0.05 * (1 + random.random()))
+            report["snapshots"] = con.execute(f"SELECT count(*) FROM {LAKE_ALIAS}.snapshots()").fetchone()[0]
+        return report
 
 
 class DuckDBSeenDeliveries:

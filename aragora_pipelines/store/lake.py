@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import hashlib
 import importlib
+import os
 import re
 import tempfile
 import time
@@ -19,6 +20,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import duckdb
 
@@ -106,9 +108,35 @@ class LakeTarget:
             paths.append(extension_path("duckdb-extension-postgres-scanner", "postgres_scanner"))
         else:
             paths.append(extension_path("duckdb-extension-sqlite-scanner", "sqlite_scanner"))
-        if self.data_path and self.data_path.startswith(("s3://", "http://", "https://")):
+        if self.uses_s3:
             paths.append(extension_path("duckdb-extension-httpfs", "httpfs"))
         return paths
+
+    @property
+    def uses_s3(self) -> bool:
+        """Whether the Parquet files may be on S3: the data path says so, or it is not given (the catalog's
+        recorded path is read then) while the environment configures S3."""
+        if self.data_path:
+            return self.data_path.startswith("s3://")
+        return any(os.environ.get(name) for name in ("AWS_ACCESS_KEY_ID", "AWS_ENDPOINT_URL", "AWS_ENDPOINT_URL_S3"))
+
+    @staticmethod
+    def s3_secret_sql() -> str:
+        """A temporary DuckDB S3 secret from the standard AWS_* environment (an endpoint for S3-compatible stores)."""
+        env = os.environ
+        region = env.get("AWS_REGION") or env.get("AWS_DEFAULT_REGION") or "us-east-1"
+        parts = ["TYPE s3", f"REGION {sql_text(region)}"]
+        if env.get("AWS_ACCESS_KEY_ID") and env.get("AWS_SECRET_ACCESS_KEY"):
+            parts += [f"KEY_ID {sql_text(env['AWS_ACCESS_KEY_ID'])}",
+                      f"SECRET {sql_text(env['AWS_SECRET_ACCESS_KEY'])}"]
+        if env.get("AWS_SESSION_TOKEN"):
+            parts.append(f"SESSION_TOKEN {sql_text(env['AWS_SESSION_TOKEN'])}")
+        endpoint = env.get("AWS_ENDPOINT_URL_S3") or env.get("AWS_ENDPOINT_URL")
+        if endpoint:
+            url = urlsplit(endpoint)
+            parts += [f"ENDPOINT {sql_text(url.netloc)}", "URL_STYLE 'path'",
+                      f"USE_SSL {'true' if url.scheme == 'https' else 'false'}"]
+        return f"CREATE OR REPLACE TEMPORARY SECRET aragora_s3 ({', '.join(parts)})"
 
     def attach_sql(self, *, read_only: bool, snapshot: int | None = None, as_of: str | None = None,
                    create: bool = False) -> str:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import threading
 import time
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
@@ -16,6 +17,7 @@ from aragora_pipelines.store import EvidenceStore, LoadContext, StoreError
 from connectors.base import Evidence
 from connectors.provenance import SourceType
 from tests.pipelines.test_query import QUERIES
+from tests.support.legacy import v3_store
 
 CTX = LoadContext(connector="LocalDocs", run_id="run-1", asset_key="evidence_local_docs", partition_key="topic")
 
@@ -124,3 +126,31 @@ def test_a_bad_store_setting_is_one_line(capsys: pytest.CaptureFixture[str], mon
     assert status == 2 and "unsupported DuckLake catalog" in err and len(err.splitlines()) == 1
     with pytest.raises(StoreError, match="password=\\*\\*\\*"):
         EvidenceStore("ducklake:postgres:dbname=nowhere host=127.0.0.1 port=1 password=hunter2").query("SELECT 1")
+
+
+@dataclass
+class Charge:
+    id: str
+    amount: int | None = None
+    raw: dict = field(default_factory=dict)
+
+
+def test_migrate_copies_a_file_store_into_a_lake_with_every_version(capsys: pytest.CaptureFixture[str],
+                                                                     postgres_dsn: str, tmp_path: Path) -> None:
+    source = EvidenceStore(v3_store(tmp_path / "old.duckdb"), lock_timeout=30)  # a schema-3 file, migrated on the way
+    source.load_evidence([doc(1), doc(2)], CTX)
+    source.load_evidence([doc(1, "edited")], CTX)
+    source.load_objects("stripe_charges", [Charge("ch_9", 9, {"id": "ch_9"})], CTX, "stripe", "charges")
+    lake = f"ducklake:postgres:{postgres_dsn}"
+    status, out, err = run(capsys, "--db", str(source.path), "migrate", "--to", lake, "--data-path",
+                           str(tmp_path / "lake"))
+    assert status == 0, out + err
+    assert "the copy verifies and its counts match" in out
+    target = EvidenceStore(lake)
+    for sql in ("SELECT * EXCLUDE (metadata) FROM evidence_versions ORDER BY id, seq",
+                "SELECT * FROM provenance ORDER BY item_table, item_id, seq",
+                "SELECT * EXCLUDE (raw) FROM stripe_charges ORDER BY id", "SELECT * FROM sightings ORDER BY ALL"):
+        assert target.query(sql) == source.query(sql), sql
+    assert target.verify() == [] and run(capsys, "search", "circuit", "--store", lake)[0] == 0
+    status, _, err = run(capsys, "--db", str(source.path), "migrate", "--to", lake)
+    assert status == 2 and "already holds provenance records" in err
