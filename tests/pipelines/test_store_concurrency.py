@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import multiprocessing
 import time
+from pathlib import Path
 
 import pytest
 
@@ -42,7 +43,16 @@ def load_round(spec: str, data_path: str | None, writer: int, rnd: int) -> tuple
 
 @pytest.mark.slow
 def test_eight_writers_keep_every_chain_linear_round_after_round(store_spec: tuple[str, str | None]) -> None:
-    spec, data_path = store_spec
+    eight_writers(*store_spec)
+
+
+@pytest.mark.slow
+def test_eight_writers_on_a_lake_with_a_sqlite_catalog(tmp_path: Path) -> None:
+    eight_writers(f"ducklake:sqlite:{tmp_path / 'catalog.sqlite'}", str(tmp_path / "lake"))
+
+
+def eight_writers(spec: str, data_path: str | None) -> None:
+    """ROUNDS rounds of WRITERS concurrent loads into the store ``spec``, checked after every round."""
     store = EvidenceStore(spec, lock_timeout=120, data_path=data_path)
     store.initialize()
     with multiprocessing.get_context("spawn").Pool(WRITERS) as pool:
