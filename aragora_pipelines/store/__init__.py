@@ -650,7 +650,7 @@ class EvidenceStore:
             con = self._open_lake(read_only=True, settings=settings)
         else:
             con = open_duckdb(self.path, read_only=True, timeout=self.lock_timeout, settings=settings)
-            if self._schema_version(con) not in (0, SCHEMA_VERSION) and self._schema_version(con) < SCHEMA_VERSION:
+            if 0 < self._schema_version(con) < SCHEMA_VERSION:
                 con.close()
                 self.initialize()
                 con = open_duckdb(self.path, read_only=True, timeout=self.lock_timeout, settings=settings)
