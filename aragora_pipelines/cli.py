@@ -1,7 +1,9 @@
 """`aragora-pipelines`: query, search, verify and ingest evidence, and edit topics, from the command line.
 
-Every command takes ``--db PATH`` (default ``ARAGORA_DUCKDB_PATH`` or ``data/aragora.duckdb``) and waits
-while a materialization holds the database instead of failing. Errors are one line on stderr, no traceback.
+Every command takes ``--db PATH`` (default ``ARAGORA_DUCKDB_PATH`` or ``data/aragora.duckdb``), or ``--store``
+(a file or a DuckLake attach string; default ``ARAGORA_STORE``) with ``--data-path``, and waits while a
+materialization holds a DuckDB file instead of failing (a DuckLake store never makes a reader wait).
+Errors are one line on stderr, no traceback.
 """
 
 from __future__ import annotations
@@ -150,6 +152,7 @@ def run_query(store: EvidenceStore, sql: str, limits: QueryLimits | None = None)
     File access is off for every path: DuckDB keeps the store's own files readable with external access off
     (``read_blob`` on them would show overwritten text), so the local file system is disabled once the file is
     open. Nothing can spill to disk then: the memory limit bounds the query, which never writes temporary files.
+    A DuckLake store reads its Parquet files as the query runs: only its data path stays readable.
     """
     import duckdb
 
@@ -157,9 +160,14 @@ def run_query(store: EvidenceStore, sql: str, limits: QueryLimits | None = None)
 
     limits = limits or QueryLimits()
     with store.reader({"memory_limit": limits.memory_limit, "temp_directory": ""}) as con:
-        load_fts(con)  # so fts_main_evidence.match_bm25 works; from the local wheel, never the network
-        con.execute("SET enable_external_access = false")
-        con.execute("SET disabled_filesystems = 'LocalFileSystem'")
+        load_fts(con)  # so fts_main_evidence_search.match_bm25 works; from the local wheel, never the network
+        if store.lake is None:
+            con.execute("SET enable_external_access = false")
+            con.execute("SET disabled_filesystems = 'LocalFileSystem'")
+        else:  # a lake's rows are in Parquet files under its data path: that directory alone stays readable
+            data_path = con.execute("SELECT value FROM aragora.options() WHERE option_name = 'data_path'").fetchone()
+            con.execute("SET allowed_directories = ?", [[data_path[0]] if data_path else []])
+            con.execute("SET enable_external_access = false")
         con.execute("SET lock_configuration = true")
         store.require_store(con)
         statement = read_only_statement(con, sql)
@@ -343,7 +351,7 @@ def _finite(value: Any) -> Any:
 
 def _check_output(output: Path, db: Path) -> None:
     target = output.resolve()
-    store_files = {db.resolve(), *(Path(str(db.resolve()) + s) for s in (".wal", ".lock", ".tmp"))}
+    store_files = {db.resolve(), *(Path(str(db.resolve()) + s) for s in (".wal", ".lock", ".tmp"))}  # or a lake's index
     if target in store_files:
         raise UsageError(f"--output {output} is the evidence database; choose another file")
     if not target.parent.is_dir():
@@ -355,15 +363,14 @@ def cmd_query(args: argparse.Namespace) -> int:
     import pyarrow as pa
     import pyarrow.parquet as pq
 
-    from aragora_pipelines.store import EvidenceStore
 
-    db = _db_path(args)
+    store = _store(args, snapshot=args.snapshot, as_of=args.as_of)
     output = Path(args.output) if args.output else None
     if args.format == "parquet" and output is None:
         raise UsageError("parquet is binary: give --output FILE")
     if output is not None:
-        _check_output(output, db)
-    table = run_query(EvidenceStore(db), args.sql, QueryLimits(args.timeout, args.memory_limit, _query_yield()))
+        _check_output(output, store.path)
+    table = run_query(store, args.sql, QueryLimits(args.timeout, args.memory_limit, _query_yield()))
     render: Callable[[pa.Table], str] = {
         "table": lambda t: render_table(t, args.max_width), "csv": render_csv, "json": render_json,
         "parquet": lambda t: "",
@@ -388,7 +395,6 @@ def cmd_query(args: argparse.Namespace) -> int:
 def cmd_search(args: argparse.Namespace) -> int:
     """BM25 full-text search with highlighted snippets."""
     from aragora_pipelines.search import search_evidence
-    from aragora_pipelines.store import EvidenceStore
     from connectors.text import escape_controls
 
     if args.source is not None:
@@ -396,7 +402,7 @@ def cmd_search(args: argparse.Namespace) -> int:
     tty = sys.stdout.isatty()
     mark = (lambda w: f"\033[1;33m{w}\033[0m") if tty else (lambda w: f"**{w}**")
     try:
-        hits = search_evidence(EvidenceStore(_db_path(args)), args.text, source=args.source, limit=args.limit,
+        hits = search_evidence(_store(args), args.text, source=args.source, limit=args.limit,
                                mark=mark)
     except ValueError as exc:
         raise UsageError(str(exc)) from None
@@ -416,9 +422,8 @@ def cmd_search(args: argparse.Namespace) -> int:
 # --- verify --------------------------------------------------------------------------------------
 def cmd_verify(args: argparse.Namespace) -> int:
     """Recompute the provenance chain and content hashes of the whole store."""
-    from aragora_pipelines.store import EvidenceStore
 
-    store = EvidenceStore(_db_path(args))
+    store = _store(args)
     problems = store.verify()
     if problems:
         print(f"provenance chain BROKEN: {problems[0]}")
@@ -429,6 +434,26 @@ def cmd_verify(args: argparse.Namespace) -> int:
         return EXIT_FAILED
     counts = store.counts()
     print(f"provenance chain intact: {counts['provenance']} records over {counts['evidence']} evidence rows")
+    return EXIT_OK
+
+
+def cmd_migrate(args: argparse.Namespace) -> int:
+    """Copy the DuckDB-file store into an empty DuckLake store, then verify the copy and compare the counts."""
+    from aragora_pipelines.resources import open_store
+
+    source = _store(args)
+    target = open_store(args.to, getattr(args, "data_path", None))  # --data-path: the lake's (a file has none)
+    copied = source.copy_into(target)
+    print(f"copied {source.location} into {target.location}: "
+          + ", ".join(f"{rows} {table}" for table, rows in copied.items()))
+    problems = target.verify()
+    if problems:
+        print(f"provenance chain BROKEN in the copy: {problems[0]}")
+        return EXIT_FAILED
+    if source.counts() != target.counts():
+        print(f"counts differ: {source.counts()} in the file, {target.counts()} in the copy")
+        return EXIT_FAILED
+    print(f"the copy verifies and its counts match: {target.counts()}")
     return EXIT_OK
 
 
@@ -761,12 +786,11 @@ def _ingest(args: argparse.Namespace, kind: str) -> tuple[Callable[[], LoadResul
     """The connector built as the Dagster resource builds it and checked, and the assets' ingestion call to run."""
     from aragora_pipelines.ingest import DEFAULT_EVIDENCE_LIMIT, ingest_evidence, ingest_objects
     from aragora_pipelines.sources import build_evidence_connector, build_integration_connector
-    from aragora_pipelines.store import EvidenceStore
 
     run_id = f"cli-{uuid.uuid4().hex[:12]}"
     if kind == "integration":
         connector = build_integration_connector(args.source)
-        store = EvidenceStore(_db_path(args))
+        store = _store(args)
         return lambda: ingest_objects(connector, store, service=args.source, object_type=args.object,
                                       since=args.since, until=args.until, limit=args.limit, run_id=run_id,
                                       asset_key=f"{args.source}_{args.object}"), store
@@ -775,7 +799,7 @@ def _ingest(args: argparse.Namespace, kind: str) -> tuple[Callable[[], LoadResul
         print(f"note: {args.source} has no time axis; --since/--until are ignored", file=sys.stderr)
     evidence_connector = build_evidence_connector(args.source)
     evidence_connector.require_configured()
-    store = EvidenceStore(_db_path(args))
+    store = _store(args)
     args.limit = args.limit or DEFAULT_EVIDENCE_LIMIT
     return lambda: ingest_evidence(evidence_connector, store, query=args.query, limit=args.limit, since=args.since,
                                    until=args.until, run_id=run_id, asset_key=f"evidence_{args.source}",
@@ -786,9 +810,8 @@ def _ingest(args: argparse.Namespace, kind: str) -> tuple[Callable[[], LoadResul
 def cmd_loads(args: argparse.Namespace) -> int:
     """The latest load of each asset and partition (or every load): counts, status, duration."""
     from aragora_pipelines.inspection import loads
-    from aragora_pipelines.store import EvidenceStore
 
-    table = loads(EvidenceStore(_db_path(args)), asset=args.asset, partition=args.partition, every=args.every,
+    table = loads(_store(args), asset=args.asset, partition=args.partition, every=args.every,
                   limit=args.limit)
     sys.stdout.write(render_table(table, 0))
     if table.num_rows == 0:
@@ -800,16 +823,15 @@ def cmd_loads(args: argparse.Namespace) -> int:
 def cmd_history(args: argparse.Namespace) -> int:
     """Every provenance version of one item, with a unified diff of its text between versions."""
     from aragora_pipelines.inspection import item_history, similar_items
-    from aragora_pipelines.store import EvidenceStore
     from connectors.text import escape_controls
 
-    store = EvidenceStore(_db_path(args))
+    store = _store(args)
     versions = item_history(store, args.item_id)
     if not versions:
         close = similar_items(store, args.item_id)
         hint = f"; did you mean {', '.join(repr(c) for c in close)}?" if close else \
             "; item ids look like 'local_docs:guide.md' (see `query \"SELECT id FROM evidence\"`)"
-        raise UsageError(f"no provenance for item {args.item_id!r} in {store.path}{hint}")
+        raise UsageError(f"no provenance for item {args.item_id!r} in {store.location}{hint}")
     print(f"{args.item_id}: {len(versions)} version(s)")
     for number, version in enumerate(versions, 1):
         partition = f" [{version.partition_key}]" if version.partition_key else ""
@@ -837,13 +859,14 @@ def cmd_status(args: argparse.Namespace) -> int:
 
     from aragora_pipelines.inspection import source_health
     from aragora_pipelines.sources import skip_reason, source_statuses
-    from aragora_pipelines.store import EvidenceStore
 
-    db = _db_path(args)
-    if not db.exists():
-        print(f"note: no evidence database at {db} yet; every source counts as never loaded", file=sys.stderr)
+    store = _store(args)
+    exists = store.exists()
+    if not exists:
+        print(f"note: no evidence database at {store.location} yet; every source counts as never loaded",
+              file=sys.stderr)
     statuses = source_statuses()
-    health = source_health(EvidenceStore(db) if db.exists() else None, statuses)
+    health = source_health(store if exists else None, statuses)
     table = pa.table({
         "source": [h.source for h in health], "kind": [h.kind for h in health],
         "configured": [_yes(h.configured) for h in health],
@@ -857,12 +880,12 @@ def cmd_status(args: argparse.Namespace) -> int:
 
 
 # --- wiring --------------------------------------------------------------------------------------
-def _db_path(args: argparse.Namespace) -> Path:
-    if getattr(args, "db", None):
-        return Path(args.db)
-    from aragora_pipelines.resources import default_db_path
+def _store(args: argparse.Namespace, **options: Any) -> EvidenceStore:
+    """The store ``--store`` or ``--db`` names (else ``ARAGORA_STORE``, ``ARAGORA_DUCKDB_PATH``, the default file)."""
+    from aragora_pipelines.resources import open_store
 
-    return default_db_path()
+    return open_store(getattr(args, "store", None) or getattr(args, "db", None), getattr(args, "data_path", None),
+                      **options)
 
 
 class _VersionAction(argparse.Action):
@@ -885,6 +908,12 @@ def build_parser() -> argparse.ArgumentParser:
     common = argparse.ArgumentParser(add_help=False)
     common.add_argument("--db", metavar="PATH", default=argparse.SUPPRESS,
                         help="the evidence database (default: $ARAGORA_DUCKDB_PATH or data/aragora.duckdb)")
+    common.add_argument("--store", metavar="STORE", default=argparse.SUPPRESS,
+                        help="the store: a DuckDB file, or DuckLake's attach string (ducklake:postgres:dbname=... "
+                        "host=... user=..., ducklake:sqlite:PATH); default $ARAGORA_STORE, else --db")
+    common.add_argument("--data-path", metavar="PATH", default=argparse.SUPPRESS,
+                        help="where a DuckLake store keeps its Parquet files: a directory or s3://... "
+                        "(default: $ARAGORA_STORE_DATA_PATH)")
     parser = argparse.ArgumentParser(
         prog="aragora-pipelines", parents=[common], epilog=EXIT_STATUS_HELP,
         formatter_class=argparse.RawDescriptionHelpFormatter,
@@ -899,7 +928,7 @@ def build_parser() -> argparse.ArgumentParser:
         sub.set_defaults(handler=handler)
         return sub
 
-    query = add("query", cmd_query, "Run one read-only SELECT (views, tables, fts_main_evidence.match_bm25). "
+    query = add("query", cmd_query, "Run one read-only SELECT (views, tables, fts_main_evidence_search.match_bm25). "
                 "Writes, ATTACH, COPY, INSTALL/LOAD, PRAGMA, SET and several statements are refused; file "
                 "access functions are disabled.")
     query.add_argument("sql", metavar="SQL", help="one SELECT statement")
@@ -910,6 +939,10 @@ def build_parser() -> argparse.ArgumentParser:
     query.add_argument("--timeout", type=_timeout_arg, metavar="SECONDS",
                        default=os.environ.get(QUERY_TIMEOUT_ENV) or str(QueryLimits.timeout),
                        help=f"stop the query after SECONDS (default: ${QUERY_TIMEOUT_ENV} or {QueryLimits.timeout:g})")
+    when = query.add_mutually_exclusive_group()
+    when.add_argument("--as-of", metavar="TIMESTAMP", help="read a DuckLake store as it was at TIMESTAMP "
+                      "(e.g. 2026-11-29T01:00:00Z): what the evidence said when a claim was judged")
+    when.add_argument("--snapshot", type=int, metavar="N", help="read a DuckLake store at snapshot N")
     query.add_argument("--memory-limit", type=_memory_arg, metavar="SIZE",
                        default=os.environ.get(QUERY_MEMORY_ENV) or QueryLimits.memory_limit,
                        help=f"the most memory the query may use; it writes no temporary files (default: "
@@ -924,6 +957,12 @@ def build_parser() -> argparse.ArgumentParser:
     verify = add("verify", cmd_verify, "Recompute the provenance hash chain and content hashes of the whole "
                  "store; print the first broken link and exit 1 if any.")
     verify.add_argument("--all", action="store_true", help="list every problem, not only the first")
+
+    migrate = add("migrate", cmd_migrate, "Copy the DuckDB-file store (--db) into an empty DuckLake store (--to, "
+                  "its Parquet files under --data-path) with every version and provenance record, then verify the "
+                  "copy and compare the counts.")
+    migrate.add_argument("--to", required=True, metavar="STORE",
+                         help="the DuckLake store: ducklake:postgres:dbname=... host=... or ducklake:sqlite:PATH")
 
     add("sources", cmd_sources, "List every connector: available, configured, and what to set if not.")
 

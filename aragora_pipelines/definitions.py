@@ -30,6 +30,7 @@ from dagster import (
 )
 
 from aragora_pipelines.executor import selected_executor
+from aragora_pipelines.maintenance import store_maintenance_job, weekly_store_maintenance_schedule
 from aragora_pipelines.resources import (
     DuckDBStoreResource,
     TopicsResource,
@@ -266,8 +267,9 @@ defs = Definitions(
     assets=[*evidence_assets.values(), *integration_assets.values(), catalog],
     asset_checks=freshness_checks,
     jobs=[evidence_daily_job, evidence_topics_job, embedded_default_job, catalog_job, integrations_daily_job,
-          freshness_job],
-    schedules=[daily_evidence_schedule, daily_topic_evidence_schedule, daily_integrations_schedule],
+          freshness_job, store_maintenance_job],
+    schedules=[daily_evidence_schedule, daily_topic_evidence_schedule, daily_integrations_schedule,
+               weekly_store_maintenance_schedule],
     sensors=[topics_sensor, freshness_sensor, catalog_automation_sensor],
     resources=RESOURCES,
     executor=selected_executor(),

@@ -74,12 +74,9 @@ def item_history(store: EvidenceStore, item_id: str) -> list[Version]:
                FROM provenance WHERE item_id = ? ORDER BY seq""", [item_id]).fetchall()
         texts: dict[str, str] = {}
         if records and any(r[7] == "evidence" for r in records):
-            current = con.execute("SELECT content_hash, title, content FROM evidence WHERE id = ?",
-                                  [item_id]).fetchall()
-            if EvidenceStore._has_table(con, "evidence_versions"):
-                current += con.execute("SELECT content_hash, title, content FROM evidence_versions WHERE item_id = ?",
-                                       [item_id]).fetchall()
-            texts = {digest: _text(title, content) for digest, title, content in current}
+            kept = con.execute("SELECT content_hash, title, content FROM evidence_versions WHERE id = ? ORDER BY seq",
+                               [item_id]).fetchall()
+            texts = {digest: _text(title, content) for digest, title, content in kept}
     return [Version(seq, str(fetched_at), digest, connector or "", run_id or "", asset_key or "", partition or "",
                     texts.get(digest))
             for seq, fetched_at, digest, connector, run_id, asset_key, partition, _ in records]

@@ -59,7 +59,7 @@ def main() -> int:
     assert isinstance(store_resource, DuckDBStoreResource)
     store = store_resource.get_store()
     counts = store.counts()
-    print(f"\nstore: {store.path}")
+    print(f"\nstore: {store.location}")
     print(f"evidence rows: {counts['evidence']}  provenance records: {counts['provenance']}  "
           f"loads: {counts['loads']}  claim citations: {counts['claim_citations']}")
     print(f"\nexample query:\n{EXAMPLE_QUERY}")

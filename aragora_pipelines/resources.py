@@ -17,7 +17,7 @@ import pydantic
 from dagster import ConfigurableResource
 
 from aragora_pipelines import ingest
-from aragora_pipelines.store import EvidenceStore, LoadResult
+from aragora_pipelines.store import DEFAULT_LOCK_TIMEOUT, EvidenceStore, LoadResult
 from aragora_pipelines.topics import Topic, topic_for
 from connectors.base import BaseConnector
 from connectors.integration import IntegrationConnector
@@ -33,15 +33,30 @@ def default_db_path() -> Path:
     return root / "data" / "aragora.duckdb"
 
 
+def open_store(store: str | Path | None = None, data_path: str | None = None,
+               lock_timeout: float = DEFAULT_LOCK_TIMEOUT, **options: Any) -> EvidenceStore:
+    """The store a setting names: ``store``, else ``ARAGORA_STORE``, else the DuckDB file of :func:`default_db_path`.
+
+    A setting is a file path or DuckLake's attach string (``ducklake:postgres:dbname=... host=...``); its Parquet
+    files go to ``data_path``, else ``ARAGORA_STORE_DATA_PATH``. ``options`` go to :class:`EvidenceStore`.
+    """
+    setting = store or os.environ.get("ARAGORA_STORE") or default_db_path()
+    return EvidenceStore(setting, lock_timeout, data_path=data_path or os.environ.get("ARAGORA_STORE_DATA_PATH"),
+                         **options)
+
+
 class DuckDBStoreResource(ConfigurableResource):
-    """The evidence store. ``path`` defaults to ``ARAGORA_DUCKDB_PATH`` or ``data/aragora.duckdb``."""
+    """The evidence store: ``store`` (a path or ``ducklake:...``; default ``ARAGORA_STORE``), else ``path`` (a
+    DuckDB file; default ``ARAGORA_DUCKDB_PATH`` or ``data/aragora.duckdb``); ``data_path`` for a lake's files."""
 
     path: str | None = None
+    store: str | None = None
+    data_path: str | None = None
     lock_timeout_seconds: float = 300.0
 
     def get_store(self) -> EvidenceStore:
-        """The store at the configured path."""
-        return EvidenceStore(Path(self.path) if self.path else default_db_path(), self.lock_timeout_seconds)
+        """The store the settings name."""
+        return open_store(self.store or self.path, self.data_path, self.lock_timeout_seconds)
 
     def ingest_evidence(self, connector: BaseConnector, **kwargs: Any) -> LoadResult:
         """Fetch with ``connector`` and load into the store (see :func:`ingest.ingest_evidence`)."""

@@ -1,7 +1,8 @@
 """Full-text search over stored evidence: BM25 over title and content (DuckDB ``fts``), exact title first.
 
 The index is built by :meth:`EvidenceStore.refresh_views` (the ``evidence_catalog`` asset and the CLI's
-``ingest`` call it after loading), so a search sees evidence as of the last refresh.
+``ingest`` call it after loading) over a copy of the current evidence (``evidence_search``: DuckDB's fts indexes
+neither a view nor a DuckLake table), so a search sees evidence as of the last refresh, on either backend.
 """
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ from dataclasses import dataclass
 
 import duckdb
 
-from aragora_pipelines.store import FTS_SCHEMA, EvidenceStore, StoreError, load_fts
+from aragora_pipelines.store import FTS_SCHEMA, SEARCH_TABLE, EvidenceStore, StoreError, load_fts
 from connectors.text import escape_controls, query_terms, snippet
 
 # An exact (case-insensitive) title match ranks above every other hit, then BM25 score, then id for a stable order.
@@ -21,7 +22,7 @@ SELECT id, source, title, url, reliability_score, content, score, exact_title
 FROM (SELECT id, source, title, url, reliability_score, content,
              {FTS_SCHEMA}.match_bm25(id, $text) AS score,
              lower(trim(coalesce(title, ''))) = lower(trim($text)) AS exact_title
-      FROM evidence) ranked
+      FROM {SEARCH_TABLE}) ranked
 WHERE (score IS NOT NULL OR exact_title) AND ($source IS NULL OR source = $source)
 ORDER BY exact_title DESC, score DESC NULLS LAST, id
 LIMIT $limit"""
@@ -67,11 +68,10 @@ def search_evidence(store: EvidenceStore, text: str, *, source: str | None = Non
     """The ``limit`` best evidence items for ``text`` (optionally from one ``source``), with highlighted snippets."""
     if not text.strip():
         raise ValueError("search text is empty; give the words to look for")
-    with store.reader() as con:
-        store.require_store(con)
+    with store.search_reader() as con:
         load_fts(con)
         if not con.execute("SELECT count(*) FROM duckdb_schemas() WHERE schema_name = ?", [FTS_SCHEMA]).fetchone()[0]:
-            raise StoreError(f"{store.path} has no full-text index yet; materialize evidence_catalog (make run) "
+            raise StoreError(f"{store.location} has no full-text index yet; materialize evidence_catalog (make run) "
                              "or load evidence with `aragora-pipelines ingest`, which builds it")
         stems = _stems(con, query_terms(text))
         rows = con.execute(SEARCH_SQL, {"text": text, "source": source, "limit": limit}).fetchall()

@@ -10,9 +10,13 @@ the store's writer lock serialises the writes while the fetches overlap.
 The simulator holds one record every 37 s from the first day on (about 2,335 a day) and honours each run's
 day window as Algolia does, so every partition fetches and stores its own day's records.
 
+``--stores duckdb,ducklake`` runs it on both backends, side by side: the DuckDB file, and DuckLake with its
+catalog in a new Postgres database (``--postgres``, dropped afterwards) and its Parquet files in a temporary
+directory; on DuckLake the loads append concurrently.
+
 Prints wall times, their ratio (target: 4 workers take at most half as long) and failed runs (must be 0).
 Exits non-zero when a run failed or the store does not hold exactly the simulator's records of those days.
-usage: python benchmarks/backfill.py [--days 30] [--latency-ms 1000] [--workers 1,4]
+usage: python benchmarks/backfill.py [--days 30] [--latency-ms 1000] [--workers 1,4] [--stores duckdb,ducklake]
 """
 
 from __future__ import annotations
@@ -77,15 +81,29 @@ def backfill(workers: int, days: list[str], limit: int) -> tuple[float, list[tup
     return wall, outcomes
 
 
-def check_store(db: Path, expected: int) -> list[str]:
-    """Problems with the store after a backfill (distinct ids, duplicates, provenance chain)."""
-    from aragora_pipelines.store import EvidenceStore
+def check_store(expected: int) -> list[str]:
+    """Problems with the store the environment names after a backfill (distinct ids, duplicates, chain)."""
+    from aragora_pipelines.resources import open_store
 
-    store = EvidenceStore(db)
+    store = open_store()
     rows, distinct = store.query("SELECT count(*), count(DISTINCT id) FROM evidence")[0]
-    problems = [] if rows == distinct == expected else [f"{db.name}: {rows} rows, {distinct} distinct, "
+    problems = [] if rows == distinct == expected else [f"{store.backend}: {rows} rows, {distinct} distinct, "
                                                         f"expected {expected}"]
     return problems + store.verify()
+
+
+def lake_database(dsn: str, name: str, drop: bool = False) -> str:
+    """Create (or drop) the Postgres database ``name`` for a DuckLake catalog; its libpq DSN."""
+    import psycopg2
+
+    admin = psycopg2.connect(dsn + " dbname=postgres")
+    admin.autocommit = True
+    with admin.cursor() as cur:
+        cur.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        if not drop:
+            cur.execute(f'CREATE DATABASE "{name}"')
+    admin.close()
+    return f"{dsn} dbname={name}"
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -94,7 +112,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--days", type=int, default=30)
     parser.add_argument("--latency-ms", type=float, default=1000)
     parser.add_argument("--workers", default="1,4", help="comma-separated pool sizes")
+    parser.add_argument("--stores", default="duckdb", help="comma-separated backends: duckdb, ducklake")
+    parser.add_argument("--postgres", default="host=127.0.0.1 user=postgres",
+                        help="libpq DSN of the Postgres server for the DuckLake catalogs")
     args = parser.parse_args(argv)
+    stores = args.stores.split(",")
+    if set(stores) - {"duckdb", "ducklake"}:
+        parser.error(f"--stores {args.stores}: choose from duckdb, ducklake")
     if args.days < 1:
         parser.error(f"--days {args.days}: give at least 1")
     first = datetime.fromtimestamp(BASE_TS, UTC).date()  # the simulator's first record
@@ -111,33 +135,46 @@ def main(argv: list[str] | None = None) -> int:
             topics.write_text(f"topics:\n  {TOPIC}:\n    query: rate limiting\n")
             os.environ.update({"ARAGORA_HACKERNEWS_BASE_URL": sim.hn, "ARAGORA_TOPICS_FILE": str(topics),
                                "ARAGORA_START_DATE": days[0]})
-            for workers in levels:
-                home = work / f"dagster_home_{workers}"
-                home.mkdir()
-                (home / "dagster.yaml").write_text("# SQLite storage in this folder (the default)\n"
-                                                   "telemetry:\n  enabled: false\n")
-                db = work / f"evidence_{workers}.duckdb"
-                os.environ.update({"DAGSTER_HOME": str(home), "ARAGORA_DUCKDB_PATH": str(db)})
-                from dagster import DagsterInstance
+            for backend in stores:
+                for workers in levels:
+                    home = work / f"dagster_home_{backend}_{workers}"
+                    home.mkdir()
+                    (home / "dagster.yaml").write_text("# SQLite storage in this folder (the default)\n"
+                                                       "telemetry:\n  enabled: false\n")
+                    os.environ["DAGSTER_HOME"] = str(home)
+                    if backend == "duckdb":
+                        os.environ.pop("ARAGORA_STORE", None)
+                        os.environ["ARAGORA_DUCKDB_PATH"] = str(work / f"evidence_{workers}.duckdb")
+                    else:
+                        catalog = lake_database(args.postgres, f"aragora_bench_{os.getpid()}_{workers}")
+                        os.environ.update({"ARAGORA_STORE": f"ducklake:postgres:{catalog}",
+                                           "ARAGORA_STORE_DATA_PATH": str(work / f"lake_{workers}")})
+                    from dagster import DagsterInstance
 
-                with DagsterInstance.get() as instance:
-                    instance.add_dynamic_partitions("topics", [TOPIC])
-                wall, outcomes = backfill(workers, days, PER_DAY)
-                failed = [day for day, ok, _ in outcomes if not ok]
-                problems += [f"{workers} workers: run for {day} failed" for day in failed]
-                problems += [f"{workers} workers: {p}" for p in check_store(db, expected)]
-                walls[workers] = wall
-                table.append([workers, len(outcomes), f"{wall:.1f}", f"{wall / len(outcomes):.2f}", len(failed)])
+                    with DagsterInstance.get() as instance:
+                        instance.add_dynamic_partitions("topics", [TOPIC])
+                    try:
+                        wall, outcomes = backfill(workers, days, PER_DAY)
+                        failed = [day for day, ok, _ in outcomes if not ok]
+                        problems += [f"{backend}, {workers} workers: run for {day} failed" for day in failed]
+                        problems += [f"{backend}, {workers} workers: {p}" for p in check_store(expected)]
+                    finally:
+                        if backend == "ducklake":
+                            lake_database(args.postgres, f"aragora_bench_{os.getpid()}_{workers}", drop=True)
+                    walls[backend, workers] = wall
+                    table.append([backend, workers, len(outcomes), f"{wall:.1f}", f"{wall / len(outcomes):.2f}",
+                                  len(failed)])
     finally:
         stop_sim(sim)
 
     print(f"\n### backfill: {args.days} daily partitions of {ASSET} x '{TOPIC}', {expected:,} records in all "
           f"(about {PER_DAY:,} a day; simulator, {args.latency_ms:.0f} ms per request), one Dagster run each\n")
-    print_table(["workers", "runs", "wall s", "s per run", "failed runs"], table)
+    print_table(["store", "workers", "runs", "wall s", "s per run", "failed runs"], table)
     if len(levels) == 2:
-        ratio = walls[levels[1]] / walls[levels[0]]
-        print(f"\nratio {levels[1]} workers / {levels[0]}: {ratio:.2f} "
-              f"(target <= 0.50: {'met' if ratio <= 0.5 else 'MISSED'})")
+        for backend in stores:
+            ratio = walls[backend, levels[1]] / walls[backend, levels[0]]
+            print(f"\n{backend}: ratio {levels[1]} workers / {levels[0]}: {ratio:.2f} "
+                  f"(target <= 0.50: {'met' if ratio <= 0.5 else 'MISSED'})")
     for problem in problems:
         print(f"PROBLEM: {problem}", file=sys.stderr)
     return 1 if problems else 0

@@ -20,6 +20,7 @@ import pytest
 
 from connectors.credentials import reset_credential_providers
 from connectors.resilience import reset_circuit_breakers
+from tests.support.services import postgres_database
 
 ROOT = Path(__file__).resolve().parents[1]
 REALAPI = ROOT / "tests" / "fixtures" / "realapi"
@@ -140,6 +141,23 @@ def realapi() -> Callable[[str], Any]:
         return json.loads(path.read_text("utf-8")) if path.suffix == ".json" else path.read_bytes()
 
     return load
+
+
+@pytest.fixture
+def postgres_dsn() -> Iterator[str]:
+    """The libpq DSN of a private, empty Postgres database, dropped after the test (skips/fails without Postgres)."""
+    with postgres_database() as dsn:
+        yield dsn
+
+
+@pytest.fixture(params=["duckdb", "ducklake"])
+def store_spec(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[tuple[str, str | None]]:
+    """(store setting, data path) of an empty store on each backend: a DuckDB file, DuckLake on Postgres."""
+    if request.param == "duckdb":
+        yield str(tmp_path / "store.duckdb"), None
+        return
+    with postgres_database() as dsn:
+        yield f"ducklake:postgres:{dsn}", str(tmp_path / "lake")
 
 
 @pytest.fixture(autouse=True)

@@ -29,6 +29,7 @@ from connectors.hubspot import verify_signature as hubspot_verify
 from connectors.pagerduty import verify_signature as pagerduty_verify
 from connectors.stripe import verify_signature as stripe_verify
 from connectors.webhooks import InMemorySeenDeliveries, SeenDeliveries, WebhookReplayError
+from tests.support.legacy import v3_store
 
 SECRET = "whsec_test_secret_0123456789"
 URI = "https://example.com/hooks"
@@ -176,15 +177,14 @@ def test_store_record_prunes_deliveries_older_than_the_retention(tmp_path: Path)
 
 
 def test_a_schema_2_store_gains_the_deliveries_table_on_its_next_write(tmp_path: Path) -> None:
-    path = tmp_path / "s.duckdb"
-    store = EvidenceStore(path, lock_timeout=30)
-    store.initialize()
+    path = v3_store(tmp_path / "s.duckdb")
     con = duckdb.connect(str(path))
     con.execute("DROP TABLE webhook_deliveries")
     con.execute("DELETE FROM schema_version WHERE version > 2")
     con.close()
+    store = EvidenceStore(path, lock_timeout=30)
     assert DuckDBSeenDeliveries(store).remember("pagerduty", "01ABC", NOW) is True
-    assert store.query("SELECT max(version) FROM schema_version") == [(SCHEMA_VERSION,)] == [(3,)]
+    assert store.query("SELECT max(version) FROM schema_version") == [(SCHEMA_VERSION,)] == [(4,)]
 
 
 # --- event time ---------------------------------------------------------------------------------------------------

@@ -252,7 +252,7 @@ def test_verify_reports_an_intact_chain(capsys: pytest.CaptureFixture[str], db: 
 def test_verify_catches_a_tampered_content_row(capsys: pytest.CaptureFixture[str], db: Path) -> None:
     with duckdb.connect(str(db)) as con:
         victim = con.execute("SELECT id FROM evidence ORDER BY id LIMIT 1").fetchone()[0]
-        con.execute("UPDATE evidence SET content = content || ' (edited)' WHERE id = ?", [victim])
+        con.execute("UPDATE evidence_versions SET content = content || ' (edited)' WHERE id = ?", [victim])
     status, out, _ = run(capsys, "--db", str(db), "verify")
     assert status == 1
     assert out.splitlines()[0] == f"provenance chain BROKEN: evidence {victim}: content changed after it was " \
@@ -270,7 +270,7 @@ def test_verify_catches_a_deleted_provenance_row(capsys: pytest.CaptureFixture[s
 
 def test_verify_all_lists_every_problem(capsys: pytest.CaptureFixture[str], db: Path) -> None:
     with duckdb.connect(str(db)) as con:
-        con.execute("UPDATE evidence SET title = 'x'")
+        con.execute("UPDATE evidence_versions SET title = 'x'")
         rows = con.execute("SELECT count(*) FROM evidence").fetchone()[0]
     _, short, _ = run(capsys, "--db", str(db), "verify")
     status, full, _ = run(capsys, "--db", str(db), "verify", "--all")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import hashlib
 import importlib.metadata
 import json
 import subprocess
@@ -25,6 +26,7 @@ from connectors.provenance import SourceType, compute_chain_hash, utc_timestamp
 from tests.conftest import realapi_path
 from tests.pipelines.conftest import run_cli as run
 from tests.pipelines.test_query import readme_queries
+from tests.support.legacy import v3_store
 
 CTX = LoadContext(connector="HackerNews", connector_version="1", request="search q", run_id="run-1",
                   asset_key="evidence_hackernews", partition_key="2026-01-01|ai", claim_id="claim-1")
@@ -54,9 +56,14 @@ def test_fetched_at_is_a_timestamp_whose_canonical_text_recomputes_every_chain_h
     store.load_evidence([item(i) for i in range(3)], CTX)
     store.load_evidence([item(0, "edited")], CTX)
     assert store.columns("provenance")[7] == ("fetched_at", "TIMESTAMP WITH TIME ZONE")
-    rows = store.query("SELECT content_hash, previous_hash, chain_hash, fetched_at FROM provenance ORDER BY seq")
-    assert len(rows) == 4 and all(isinstance(r[3], datetime) for r in rows)
-    assert [compute_chain_hash(c, p, utc_timestamp(f)) for c, p, _, f in rows] == [r[2] for r in rows]
+    rows = store.query("SELECT item_table, item_id, seq, content_hash, previous_hash, fetched_at, connector, "
+                       "connector_version, request, run_id, asset_key, partition_key, claim_id, load_id, chain_hash "
+                       "FROM provenance ORDER BY item_id, seq")
+    assert len(rows) == 4 and all(isinstance(r[5], datetime) for r in rows)
+    # The hash covers the whole record: a compact JSON array of every field, fetched_at in its canonical text.
+    canonical = [json.dumps([*map(str, r[:5]), utc_timestamp(r[5]), *r[6:14]], separators=(",", ":"),
+                            ensure_ascii=False) for r in rows]
+    assert [hashlib.sha256(text.encode()).hexdigest() for text in canonical] == [r[14] for r in rows]
     assert store.verify() == []
     # README query 7, from a client whose session time zone is not UTC.
     con = duckdb.connect(str(store.path), read_only=True)
@@ -66,12 +73,11 @@ def test_fetched_at_is_a_timestamp_whose_canonical_text_recomputes_every_chain_h
 
 
 def schema_1_store(path: Path) -> list[tuple[Any, ...]]:
-    """A store as schema version 1 wrote it (fetched_at text, support 'supports'); returns its provenance rows."""
-    store = EvidenceStore(path, lock_timeout=30)
-    store.load_evidence([item(i) for i in range(3)], CTX)
-    store.load_evidence([item(1, "edited")], CTX)
-    before = store.query("SELECT seq, fetched_at, chain_hash FROM provenance ORDER BY seq")
+    """A store as schema version 1 wrote it (fetched_at text, support 'supports'); returns its provenance records
+    (item, fetched_at, chain hash) in the order written."""
+    v3_store(path)
     con = duckdb.connect(str(path))
+    before = con.execute("SELECT item_id, fetched_at, chain_hash FROM provenance ORDER BY seq").fetchall()
     con.execute("ALTER TABLE provenance ALTER COLUMN fetched_at SET DATA TYPE VARCHAR "
                 "USING strftime(fetched_at AT TIME ZONE 'UTC', '%Y-%m-%dT%H:%M:%S.%fZ')")
     con.execute("UPDATE claim_citations SET support = 'supports'")
@@ -90,14 +96,12 @@ def test_a_schema_1_store_migrates_forward_without_loss_and_still_verifies(tmp_p
     path = tmp_path / "old.duckdb"
     before = schema_1_store(path)
     store = EvidenceStore(path, lock_timeout=30)
-    assert store.verify() == []  # read-only, not migrated yet: the text itself is hashed
-    assert store.query("SELECT max(version) FROM schema_version") == [(1,)]
-    store.initialize()
+    assert store.verify() == []  # the first read migrates the file, then verifies it
     assert store.query("SELECT max(version) FROM schema_version") == [(SCHEMA_VERSION,)]
     assert dict(store.columns("provenance"))["fetched_at"] == "TIMESTAMP WITH TIME ZONE"
-    assert store.query("SELECT seq, fetched_at, chain_hash FROM provenance ORDER BY seq") == before
+    assert store.query("SELECT item_id, fetched_at, chain_hash FROM provenance ORDER BY fetched_at, item_id, seq"
+                       ) == sorted(before, key=lambda r: (r[1], r[0]))
     assert store.query("SELECT DISTINCT support FROM claim_citations") == [(None,)]
-    assert store.verify() == []
     store.load_evidence([item(1, "edited again")], CTX)  # a new record links onto a migrated one
     assert store.counts()["provenance"] == len(before) + 1
     assert store.verify() == []
@@ -112,8 +116,11 @@ def test_migration_refuses_fetched_at_text_it_cannot_keep_and_leaves_the_file(tm
     store = EvidenceStore(path, lock_timeout=30)
     with pytest.raises(StoreError, match="provenance seq 2 has a fetched_at that is not a canonical UTC timestamp"):
         store.initialize()
-    assert store.query("SELECT max(version) FROM schema_version") == [(1,)]
-    assert dict(store.columns("provenance"))["fetched_at"] == "VARCHAR"
+    con = duckdb.connect(str(path), read_only=True)
+    assert con.execute("SELECT max(version) FROM schema_version").fetchall() == [(1,)]
+    assert con.execute("SELECT data_type FROM information_schema.columns WHERE table_name = 'provenance' "
+                       "AND column_name = 'fetched_at'").fetchall() == [("VARCHAR",)]
+    con.close()
 
 
 # --- citations ------------------------------------------------------------------------------------

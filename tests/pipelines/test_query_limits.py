@@ -52,7 +52,7 @@ def db(tmp_path: Path) -> Path:
                  content="tomatoes", created_at="2026-01-01T00:00:00Z"),
     ], LoadContext(connector="HN"))
     with duckdb.connect(str(store.path)) as con:
-        con.execute("UPDATE evidence SET title = ?, content = ?, url = ? WHERE id = 'hackernews:1'",
+        con.execute("UPDATE evidence_versions SET title = ?, content = ?, url = ? WHERE id = 'hackernews:1'",
                     [HOSTILE, HOSTILE + " token buckets", "https://x.example/\x1b[2J"])
     store.refresh_views()
     return store.path

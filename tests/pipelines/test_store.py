@@ -1,4 +1,5 @@
-"""The DuckDB store: bulk merge, idempotence, provenance chain, schema versions, locking."""
+"""The store on both backends (DuckDB file, DuckLake on Postgres): append-only loads, idempotence, provenance
+chain, schema versions, locking."""
 
 from __future__ import annotations
 
@@ -27,8 +28,9 @@ def item(i: int, content: str = "body") -> Evidence:
 
 
 @pytest.fixture
-def store(tmp_path: Path) -> EvidenceStore:
-    return EvidenceStore(tmp_path / "store.duckdb", lock_timeout=30)
+def store(store_spec: tuple[str, str | None]) -> EvidenceStore:
+    spec, data_path = store_spec
+    return EvidenceStore(spec, lock_timeout=30, data_path=data_path)
 
 
 def test_first_load_inserts_rows_provenance_citations_and_a_loads_row(store: EvidenceStore) -> None:
@@ -82,12 +84,11 @@ def test_failure_inside_the_transaction_leaves_the_store_unchanged(store: Eviden
 def test_verify_catches_tampered_content_changed_record_and_deleted_record(store: EvidenceStore) -> None:
     store.load_evidence([item(i) for i in range(5)], CTX)
     store.load_evidence([item(1, "v2")], CTX)
-    con = duckdb.connect(str(store.path))
-    con.execute("UPDATE evidence SET content = 'forged' WHERE id = 'hackernews:2'")
-    con.execute("UPDATE provenance SET fetched_at = '2020-01-01T00:00:00.000000Z' WHERE item_id = 'hackernews:3'")
-    con.execute("DELETE FROM provenance WHERE item_id = 'hackernews:1' AND previous_hash LIKE '0000%'")
-    con.execute("DELETE FROM provenance WHERE item_id = 'hackernews:4'")
-    con.close()
+    with store.writer() as con:
+        con.execute("UPDATE evidence_versions SET content = 'forged' WHERE id = 'hackernews:2'")
+        con.execute("UPDATE provenance SET fetched_at = '2020-01-01T00:00:00.000000Z' WHERE item_id = 'hackernews:3'")
+        con.execute("DELETE FROM provenance WHERE item_id = 'hackernews:1' AND previous_hash LIKE '0000%'")
+        con.execute("DELETE FROM provenance WHERE item_id = 'hackernews:4'")
     problems = "\n".join(store.verify())
     assert "hackernews:2: content changed" in problems
     assert "hackernews:3): chain hash does not match" in problems
@@ -95,12 +96,48 @@ def test_verify_catches_tampered_content_changed_record_and_deleted_record(store
     assert "hackernews:4: no provenance record" in problems
 
 
+@pytest.mark.parametrize("column, value", [("connector", "Forged"), ("claim_id", "claim-forged"),
+                                           ("request", "search other"), ("run_id", "run-x"), ("seq", "7")])
+def test_verify_catches_an_edit_of_any_provenance_field(store: EvidenceStore, column: str, value: str) -> None:
+    store.load_evidence([item(i) for i in range(3)], CTX)
+    with store.writer() as con:
+        con.execute(f"UPDATE provenance SET {column} = ? WHERE item_id = 'hackernews:1'", [value])
+    assert any("hackernews:1)" in problem for problem in store.verify())
+    assert not any("hackernews:0" in problem or "hackernews:2" in problem for problem in store.verify())
+
+
+def test_verify_catches_a_duplicated_record(store: EvidenceStore) -> None:
+    store.load_evidence([item(i) for i in range(3)], CTX)
+    with store.writer() as con:
+        con.execute("INSERT INTO provenance SELECT * FROM provenance WHERE item_id = 'hackernews:1'")
+    assert any("hackernews:1): two records share this seq" in problem for problem in store.verify())
+
+
+def test_loads_only_append_and_evidence_is_the_latest_version(store: EvidenceStore) -> None:
+    store.load_evidence([item(i) for i in range(3)], CTX)
+    store.load_evidence([item(0, "v2"), item(1), item(2)], CTX)
+    store.load_evidence([item(0, "v3"), item(1)], CTX)
+    assert store.query("SELECT id, seq, content FROM evidence_versions WHERE id = 'hackernews:0' ORDER BY seq") == [
+        ("hackernews:0", 1, "body 0"), ("hackernews:0", 2, "v2 0"), ("hackernews:0", 3, "v3 0")]
+    assert store.query("SELECT content FROM evidence WHERE id = 'hackernews:0'") == [("v3 0",)]
+    assert store.query("SELECT item_id, count(*) FROM sightings GROUP BY item_id ORDER BY item_id") == [
+        ("hackernews:1", 2), ("hackernews:2", 1)]
+    first, last = store.query("SELECT first_seen, last_seen FROM evidence WHERE id = 'hackernews:1'")[0]
+    assert last > first
+    assert store.query("SELECT item_id, seq FROM provenance ORDER BY item_id, seq") == [
+        ("hackernews:0", 1), ("hackernews:0", 2), ("hackernews:0", 3), ("hackernews:1", 1), ("hackernews:2", 1)]
+    assert store.verify() == []
+
+
 def test_secrets_in_urls_and_metadata_never_reach_rows(store: EvidenceStore) -> None:
     ev = item(1)
     ev.url = "https://api.example/x?api_key=supersecretvalue123&q=1"
     ev.metadata = {"authorization": "Bearer abcdefghijklmnop", "note": "token=ghp_abcdefghijklmnopqrstuvwx"}
     store.load_evidence([ev], CTX)
-    raw = store.path.read_bytes()
+    if store.backend == "duckdb":
+        raw = store.path.read_bytes()
+    else:
+        raw = repr(store.query("SELECT * FROM evidence_versions")).encode()
     for secret in (b"supersecretvalue123", b"abcdefghijklmnop", b"ghp_abcdefghijklmnopqrstuvwx"):
         assert secret not in raw
     assert store.secret_findings("evidence", ["hackernews:1"]) == []
@@ -131,9 +168,8 @@ def test_integration_objects_get_typed_columns_raw_json_and_provenance(store: Ev
 
 def test_newer_schema_is_refused_with_a_clear_message(store: EvidenceStore) -> None:
     store.initialize()
-    con = duckdb.connect(str(store.path))
-    con.execute("INSERT INTO schema_version VALUES (?, now())", [SCHEMA_VERSION + 1])
-    con.close()
+    with store.writer() as con:
+        con.execute("INSERT INTO schema_version VALUES (?, now())", [SCHEMA_VERSION + 1])
     with pytest.raises(StoreError, match="newer than this aragora-pipelines"):
         store.counts()
 
@@ -158,7 +194,8 @@ def _hold_write_lock(path: str, seconds: float, ready: multiprocessing.Event) ->
     con.close()
 
 
-def test_reader_waits_for_another_process_holding_the_file(store: EvidenceStore) -> None:
+def test_reader_waits_for_another_process_holding_the_file(tmp_path: Path) -> None:
+    store = EvidenceStore(tmp_path / "store.duckdb", lock_timeout=30)
     store.load_evidence([item(1)], CTX)
     ready = multiprocessing.get_context("spawn").Event()
     proc = multiprocessing.get_context("spawn").Process(target=_hold_write_lock, args=(str(store.path), 1.5, ready))

@@ -78,7 +78,6 @@ def evidence_db(tmp_path_factory: pytest.TempPathFactory) -> EvidenceStore:
     ("USE memory", "refused: USE"),
     ("WITH gone AS (DELETE FROM evidence RETURNING *) SELECT * FROM gone", "refused: the SELECT contains DELETE"),
     ("SELECT * FROM query('DELETE FROM evidence')", "Expected a single SELECT statement"),
-    ("SELECT nextval('provenance_seq')", "read-only"),
     ("SELECT * FROM read_text('/etc/hostname')", "file system operations are disabled"),
     ("SELECT * FROM read_json_auto('/etc/passwd')", "file system operations are disabled"),
     ("SELECT * FROM glob('/etc/*')", "file system operations are disabled"),

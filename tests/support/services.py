@@ -1,4 +1,4 @@
-"""Fixtures for the real services the scale-out tests use: PostgreSQL, Redis and RabbitMQ on loopback.
+"""Real services for tests: PostgreSQL (the DuckLake catalog, Dagster's instance), Redis and RabbitMQ on loopback.
 
 Each test gets its own database, Redis key prefix or RabbitMQ vhost and removes it afterwards. Without the
 service a test skips with a one-line reason; with ``ARAGORA_REQUIRE_SERVICES=1`` (CI) it fails instead, so a
@@ -13,6 +13,7 @@ import socket
 import subprocess
 import uuid
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 
 import pytest
@@ -53,6 +54,11 @@ class PgDatabase:
     port: int = PG_PORT
     user: str = PG_USER
 
+    @property
+    def dsn(self) -> str:
+        """Its libpq connection string (trust authentication: no password)."""
+        return f"host={self.host} port={self.port} user={self.user} dbname={self.name}"
+
     def env(self) -> dict[str, str]:
         """The ARAGORA_PG_* variables deploy/dagster.yaml reads (the password is empty: trust authentication)."""
         return {"ARAGORA_PG_HOST": self.host, "ARAGORA_PG_PORT": str(self.port), "ARAGORA_PG_USER": self.user,
@@ -71,15 +77,16 @@ def _pg_admin(sql: str) -> None:
         conn.close()
 
 
-@pytest.fixture
-def postgres_db() -> Iterator[PgDatabase]:
-    """A fresh PostgreSQL database, dropped (with any connection left to it) after the test."""
+@contextmanager
+def postgres_database_of_its_own() -> Iterator[PgDatabase]:
+    """A fresh PostgreSQL database, dropped (with any connection left to it) afterwards; skips or fails without
+    PostgreSQL as :func:`unavailable` says."""
     if not _listening(PG_HOST, PG_PORT):
         unavailable("PostgreSQL", f"nothing listens on {PG_HOST}:{PG_PORT}")
     try:
         import psycopg2  # noqa: F401
     except ImportError:
-        unavailable("PostgreSQL", "psycopg2 is not installed (pip install -c constraints.txt -e '.[scale]')")
+        unavailable("PostgreSQL", "psycopg2 is not installed (pip install -c constraints.txt -e '.[test]')")
     db = PgDatabase(unique_name("pg"))
     try:
         _pg_admin(f'CREATE DATABASE "{db.name}"')
@@ -89,6 +96,20 @@ def postgres_db() -> Iterator[PgDatabase]:
         yield db
     finally:
         _pg_admin(f'DROP DATABASE IF EXISTS "{db.name}" WITH (FORCE)')
+
+
+@contextmanager
+def postgres_database() -> Iterator[str]:
+    """:func:`postgres_database_of_its_own`, as the libpq DSN a DuckLake catalog string takes."""
+    with postgres_database_of_its_own() as db:
+        yield db.dsn
+
+
+@pytest.fixture
+def postgres_db() -> Iterator[PgDatabase]:
+    """A fresh PostgreSQL database for one test."""
+    with postgres_database_of_its_own() as db:
+        yield db
 
 
 @dataclass(frozen=True)
