@@ -27,9 +27,11 @@ from tests.conftest import Sim, start_sim, stop_sim  # noqa: E402  (needs ROOT o
 from tests.support.apisim import BASE_TS, STEP_S  # noqa: E402
 
 DLT_PEER = Path(__file__).with_name("dlt_peer.py")
+# The Postgres server holding the DuckLake catalogs of the benchmarks that run on DuckLake (--postgres).
+POSTGRES_DSN = "host=127.0.0.1 user=postgres"
 
-__all__ = ["BASE_TS", "DLT_PEER", "ROOT", "STEP_S", "Measured", "Sim", "dlt_missing", "median", "print_table",
-           "run_measured", "start_sim", "stop_sim"]
+__all__ = ["BASE_TS", "DLT_PEER", "POSTGRES_DSN", "ROOT", "STEP_S", "Measured", "Sim", "dlt_missing", "lake_database",
+           "median", "postgres_missing", "print_table", "run_measured", "start_sim", "stop_sim"]
 
 
 @dataclass(frozen=True)
@@ -84,6 +86,32 @@ def dlt_missing() -> str | None:
     if importlib.util.find_spec("dlt") is None:
         return "dlt is not installed in this interpreter; run `make bench`, which installs the bench extra"
     return None
+
+
+def postgres_missing(dsn: str) -> str | None:
+    """Why no DuckLake catalog can be made on the Postgres server at ``dsn`` (unreachable), or None when it can."""
+    import psycopg2
+
+    try:
+        psycopg2.connect(dsn + " dbname=postgres connect_timeout=5").close()
+    except psycopg2.Error as exc:
+        reason = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+        return f"no Postgres ({reason}); give a reachable server's DSN with --postgres"
+    return None
+
+
+def lake_database(dsn: str, name: str, drop: bool = False) -> str:
+    """Create (or drop) the Postgres database ``name`` for a DuckLake catalog; its libpq DSN."""
+    import psycopg2
+
+    admin = psycopg2.connect(dsn + " dbname=postgres")
+    admin.autocommit = True
+    with admin.cursor() as cur:
+        cur.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        if not drop:
+            cur.execute(f'CREATE DATABASE "{name}"')
+    admin.close()
+    return f"{dsn} dbname={name}"
 
 
 def median(values: Sequence[float]) -> float:

@@ -31,7 +31,7 @@ import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-from _common import BASE_TS, STEP_S, print_table, start_sim, stop_sim
+from _common import BASE_TS, POSTGRES_DSN, STEP_S, lake_database, print_table, start_sim, stop_sim
 
 TOPIC = "rate-limiting"
 ASSET = "evidence_hackernews"
@@ -92,20 +92,6 @@ def check_store(expected: int) -> list[str]:
     return problems + store.verify()
 
 
-def lake_database(dsn: str, name: str, drop: bool = False) -> str:
-    """Create (or drop) the Postgres database ``name`` for a DuckLake catalog; its libpq DSN."""
-    import psycopg2
-
-    admin = psycopg2.connect(dsn + " dbname=postgres")
-    admin.autocommit = True
-    with admin.cursor() as cur:
-        cur.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        if not drop:
-            cur.execute(f'CREATE DATABASE "{name}"')
-    admin.close()
-    return f"{dsn} dbname={name}"
-
-
 def main(argv: list[str] | None = None) -> int:
     """Backfill at 1 and 4 workers and print the table."""
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -113,7 +99,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--latency-ms", type=float, default=1000)
     parser.add_argument("--workers", default="1,4", help="comma-separated pool sizes")
     parser.add_argument("--stores", default="duckdb", help="comma-separated backends: duckdb, ducklake")
-    parser.add_argument("--postgres", default="host=127.0.0.1 user=postgres",
+    parser.add_argument("--postgres", default=POSTGRES_DSN,
                         help="libpq DSN of the Postgres server for the DuckLake catalogs")
     args = parser.parse_args(argv)
     stores = args.stores.split(",")

@@ -8,23 +8,42 @@ CLI use (evidence rows, provenance chain and the loads row in one transaction); 
 Each side runs in its own process, three times, alternating; medians are reported.
 
 Sections: 1. ours vs dlt at 20,000 records (targets: wall <= 1/3 and peak RSS <= 1/2 of dlt's, rows
-exact); 2. ours at 20k/100k/200k records, seconds per 10k (flat = linear cost); 3. what each injected
-fault costs in requests. Exits non-zero only when a side stores the wrong number of rows.
+exact; skipped when dlt is not installed); 2. ours at 20k/100k/200k records, seconds per 10k (flat =
+linear cost); 3. what each injected fault costs in requests; 4. ingest on each backend: ours at --records
+into a fresh store on each backend of ``--stores`` (default ``duckdb``; ``--stores duckdb,ducklake`` adds
+DuckLake, its catalog in a new Postgres database on ``--postgres``, dropped afterwards, and its Parquet files
+in a temporary directory), then an unchanged re-ingest, as rows/s with the ratio lake/file; without a
+reachable Postgres the lake's row says "skipped". Exits non-zero only when a side stores the wrong number of rows.
 
 usage: python benchmarks/ingest_vs_dlt.py [--records 20000] [--runs 3] [--scale 20000,100000,200000]
+                                          [--no-faults] [--stores duckdb,ducklake] [--postgres DSN]
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
 import re
 import sys
 import tempfile
 from pathlib import Path
 from typing import Any
 
-from _common import DLT_PEER, Measured, Sim, dlt_missing, median, print_table, run_measured, start_sim, stop_sim
+from _common import (
+    DLT_PEER,
+    POSTGRES_DSN,
+    Measured,
+    Sim,
+    dlt_missing,
+    lake_database,
+    median,
+    postgres_missing,
+    print_table,
+    run_measured,
+    start_sim,
+    stop_sim,
+)
 
 WORKER = Path(__file__).with_name("_ours_worker.py")
 
@@ -47,17 +66,19 @@ FAULTS = [
 ]
 
 
-def run_ours(sim: Sim, db: Path, limit: int, knobs: dict[str, Any] = OURS_KNOBS) -> Measured:
-    """One measured ingest of ours, in its own process."""
-    spec = {"base_url": sim.hn, "db": str(db), "limit": limit, "hits_per_page": PAGE, "knobs": knobs}
+def run_ours(sim: Sim, db: str | Path, limit: int, knobs: dict[str, Any] = OURS_KNOBS,
+             data_path: Path | None = None) -> Measured:
+    """One measured ingest of ours, in its own process, into ``db`` (a DuckDB file, or a lake's setting)."""
+    spec = {"base_url": sim.hn, "db": str(db), "limit": limit, "hits_per_page": PAGE, "knobs": knobs,
+            "data_path": str(data_path) if data_path else None}
     return run_measured([sys.executable, str(WORKER), json.dumps(spec)])
 
 
-def stored_rows(db: Path) -> tuple[int, int, int, list[str]]:
-    """(evidence rows, distinct ids, provenance records, verify problems) of a store."""
+def stored_rows(db: str | Path, data_path: Path | None = None) -> tuple[int, int, int, list[str]]:
+    """(evidence rows, distinct ids, provenance records, verify problems) of a store (a file, or a lake)."""
     from aragora_pipelines.store import EvidenceStore
 
-    store = EvidenceStore(db)
+    store = EvidenceStore(db, data_path=data_path)
     rows, distinct = store.query("SELECT count(*), count(DISTINCT id) FROM evidence")[0]
     return rows, distinct, store.counts()["provenance"], store.verify()
 
@@ -152,25 +173,88 @@ def fault_costs(work: Path) -> bool:
     return rows_ok
 
 
+def on_each_backend(stores: list[str], records: int, runs: int, postgres: str, work: Path) -> bool:
+    """Section 4: ours into a fresh store on each backend, then unchanged again; True when every store held exactly
+    ``records`` rows (a lake skipped for want of Postgres counts as fine: it is reported, not measured).
+    """
+    skipped = {"ducklake": postgres_missing(postgres)} if "ducklake" in stores else {}
+    sim = start_sim(records=records, latency_ms=LATENCY_MS)
+    first: dict[str, list[Measured]] = {backend: [] for backend in stores}
+    again: dict[str, list[Measured]] = {backend: [] for backend in stores}
+    exact = {backend: True for backend in stores}
+    try:
+        for run in range(runs):
+            for backend in stores:
+                if skipped.get(backend):
+                    continue
+                catalog = f"aragora_bench_ingest_{os.getpid()}_{run}"
+                db, data_path = work / f"backend-{run}.duckdb", None
+                if backend == "ducklake":
+                    db, data_path = f"ducklake:postgres:{lake_database(postgres, catalog)}", work / f"lake-{run}"
+                try:
+                    for measured in (first, again):  # a fresh store, then the same records unchanged
+                        measured[backend].append(run_ours(sim, db, records, data_path=data_path))
+                        rows, distinct, provenance, problems = stored_rows(db, data_path)
+                        done = measured[backend][-1]
+                        new_rows = json.loads(done.stdout)["rows_new"] if done.returncode == 0 else -1
+                        exact[backend] &= (done.returncode == 0 and rows == distinct == provenance == records
+                                           and new_rows == (0 if measured is again else records) and not problems)
+                        print(f"  {backend} run {run + 1}, {'re-ingest' if measured is again else 'ingest'}: "
+                              f"{done.wall_s:.2f} s, new={new_rows} rows={rows} distinct={distinct} "
+                              f"provenance={provenance} verify={'ok' if not problems else problems[0]}")
+                finally:
+                    if backend == "ducklake":
+                        lake_database(postgres, catalog, drop=True)
+    finally:
+        stop_sim(sim)
+    table: list[list[object]] = []
+    figures: dict[str, list[float]] = {}  # per backend: wall s, rows/s, peak MB, re-ingest wall s, re-ingest rows/s
+    for backend in stores:
+        if skipped.get(backend):
+            table.append([backend, *"-" * 5, f"skipped: {skipped[backend]}"])  # last, so the figures stay narrow
+            continue
+        wall, rewall = median([m.wall_s for m in first[backend]]), median([m.wall_s for m in again[backend]])
+        figures[backend] = [wall, records / wall, median([m.peak_mb for m in first[backend]]), rewall,
+                            records / rewall]
+        table.append([backend, f"{wall:.2f}", f"{records / wall:,.0f}", f"{figures[backend][2]:.0f}",
+                      "exact" if exact[backend] else "WRONG", f"{rewall:.2f}", f"{records / rewall:,.0f}"])
+    if {"duckdb", "ducklake"} <= figures.keys():
+        ratios = [f"{lake / file:.2f}" for lake, file in zip(figures["ducklake"], figures["duckdb"], strict=True)]
+        table.append(["ratio lake/file", *ratios[:3], "", *ratios[3:]])
+    print(f"\n### ingest on each backend: {records:,} HN records into a fresh store, then again unchanged "
+          f"({PAGE}/page, {LATENCY_MS} ms latency; median of {runs} runs)\n")
+    print_table(["store", "wall s", "rows/s", "peak RSS MB", "rows", "re-ingest wall s", "re-ingest rows/s"], table)
+    return all(exact.values())
+
+
 def main(argv: list[str] | None = None) -> int:
-    """Run the three sections and print their tables; non-zero exit only on wrong row counts."""
+    """Run the sections and print their tables; non-zero exit only on wrong row counts."""
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--records", type=int, default=20_000)
     parser.add_argument("--runs", type=int, default=3)
     parser.add_argument("--scale", default="20000,100000,200000", help="comma-separated sizes ('' skips)")
     parser.add_argument("--no-faults", action="store_true", help="skip the fault-cost section")
+    parser.add_argument("--stores", default="duckdb", help="comma-separated backends for section 4: duckdb, ducklake")
+    parser.add_argument("--postgres", default=POSTGRES_DSN, help="libpq DSN of the Postgres server for DuckLake")
     args = parser.parse_args(argv)
-    missing = dlt_missing()
-    if missing:
-        parser.error(missing)
+    stores = args.stores.split(",")
+    if not stores or set(stores) - {"duckdb", "ducklake"} or len(set(stores)) != len(stores):
+        parser.error(f"--stores {args.stores}: give duckdb, ducklake or both, comma-separated")
+    if args.records < 1 or args.runs < 1:
+        parser.error(f"--records {args.records} --runs {args.runs}: give at least 1 of each")
     ok = True
     with tempfile.TemporaryDirectory(prefix="aragora-bench-") as tmp:
         work = Path(tmp)
-        ok &= side_by_side(args.records, args.runs, work)
+        missing = dlt_missing()
+        if missing:
+            print(f"\n### ours vs dlt: skipped: {missing}")
+        else:
+            ok &= side_by_side(args.records, args.runs, work)
         if args.scale:
             ok &= scaling([int(size) for size in args.scale.split(",")], work)
         if not args.no_faults:
             ok &= fault_costs(work)
+        ok &= on_each_backend(stores, args.records, args.runs, args.postgres, work)
     if not ok:
         print("\nFAILED: a side stored the wrong number of rows (see above)", file=sys.stderr)
     return 0 if ok else 1
