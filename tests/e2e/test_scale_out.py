@@ -1,7 +1,7 @@
 """End to end, the README's "Scale out" recipe on one machine: the instance on PostgreSQL (deploy/dagster.yaml),
 the webserver and the daemon (deploy/bin/), two Celery workers (deploy/bin/worker, broker and result backend on
-Redis), the simulator as Hacker News and the DuckDB file store, which the workers share through its file lock
-(ARAGORA_DUCKDB_PATH: moving to another store changes the workers' environment, not this test).
+Redis), the simulator as Hacker News and the DuckLake store: its catalog in a PostgreSQL database of its own (not
+the instance's), its Parquet files in a data-path directory, the same ARAGORA_STORE in every process and in the test.
 
 A backfill of 3 days x 2 topics through GraphQL: every run succeeds, steps ran on both workers, the hackernews_api
 pool (limit 1) never ran two steps at once, the store holds exactly the simulator's ids, `verify` passes. Then a
@@ -39,7 +39,13 @@ from tests.e2e.conftest import (
     started_processes,
     stop_dagster_dev,
 )
-from tests.support.services import PgDatabase, RedisPrefix, postgres_db, redis_prefix  # noqa: F401  (fixtures)
+from tests.support.services import (  # noqa: F401  (fixtures)
+    PgDatabase,
+    RedisPrefix,
+    postgres_database,
+    postgres_db,
+    redis_prefix,
+)
 
 pytestmark = pytest.mark.e2e
 
@@ -128,6 +134,11 @@ class Deployment:
         return [tuple(step) for step in found.values()]
 
 
+def store_of(env: dict[str, str]) -> EvidenceStore:
+    """The evidence store the deployment's processes write to, from the same settings."""
+    return EvidenceStore(env["ARAGORA_STORE"], lock_timeout=60, data_path=env["ARAGORA_STORE_DATA_PATH"])
+
+
 def worker_of(entry: EventLogEntry) -> str:
     """The Celery worker (``name@host``) an engine event says a step was sent to, else ""."""
     event = entry.dagster_event
@@ -152,7 +163,8 @@ def day_start(day: str) -> datetime:
 
 def stored_ids_match_the_simulator(deployment: Deployment) -> None:
     """The store holds exactly the simulator's Hacker News ids of the backfilled days, and `verify` passes."""
-    store = EvidenceStore(Path(deployment.env["ARAGORA_DUCKDB_PATH"]), lock_timeout=60)
+    store = store_of(deployment.env)
+    assert store.backend == "ducklake"
     ids = [r[0] for r in store.query("SELECT source_id FROM evidence WHERE source = 'hackernews'")]
     truth = deployment.sim.truth("hn", since=day_start(DAYS[0]), until=day_start(DAYS[-1]) + timedelta(days=1))
     assert len(ids) == len(set(ids)) == truth["count"] == SIM_RECORDS
@@ -163,14 +175,24 @@ def stored_ids_match_the_simulator(deployment: Deployment) -> None:
 
 
 @pytest.fixture
+def lake_catalog() -> Iterator[str]:
+    """The libpq DSN of the DuckLake catalog's database, separate from the instance's."""
+    with postgres_database() as dsn:
+        yield dsn
+
+
+@pytest.fixture
 def deployment(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, postgres_db: PgDatabase,  # noqa: F811
-               redis_prefix: RedisPrefix) -> Iterator[Deployment]:  # noqa: F811
-    """The deployment of deploy/ on this machine, ready: location loaded, topics added, the pool's limit 1."""
+               redis_prefix: RedisPrefix, lake_catalog: str) -> Iterator[Deployment]:  # noqa: F811
+    """The deployment of deploy/ on this machine, ready: location loaded, topics added, the pool's limit 1, the
+    lake's schema created."""
     OUTPUT_DIR.mkdir(parents=True, exist_ok=True)
     home = tmp_path / "dagster_home"
     home.mkdir()
     shutil.copy(ROOT / "deploy" / "dagster.yaml", home / "dagster.yaml")
     (tmp_path / "tmp").mkdir()
+    lake_data = tmp_path / "lake"
+    lake_data.mkdir()
     topics = tmp_path / "topics.yaml"
     topics.write_text("topics:\n" + "".join(f"  {k}:\n    query: {q}\n" for k, q in TOPICS.items()))
     workspace = tmp_path / "workspace.yaml"
@@ -183,7 +205,8 @@ def deployment(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, postgres_db: PgD
         PATH=f"{VENV_BIN}{os.pathsep}{os.environ.get('PATH', '')}",
         ARAGORA_EXECUTOR="celery", ARAGORA_CELERY_BROKER=redis_prefix.url, ARAGORA_CELERY_PREFIX=redis_prefix.prefix,
         ARAGORA_CELERY_VISIBILITY_TIMEOUT=str(VISIBILITY_TIMEOUT), ARAGORA_RATE_LIMIT_REDIS_URL=redis_prefix.url,
-        ARAGORA_DUCKDB_PATH=str(tmp_path / "evidence.duckdb"), ARAGORA_TOPICS_FILE=str(topics),
+        ARAGORA_STORE=f"ducklake:postgres:{lake_catalog}", ARAGORA_STORE_DATA_PATH=str(lake_data),
+        ARAGORA_TOPICS_FILE=str(topics),
         ARAGORA_START_DATE=DAYS[0], ARAGORA_HACKERNEWS_BASE_URL=sim.hn)
     for name, value in postgres_db.env().items():
         monkeypatch.setenv(name, value)
@@ -193,6 +216,8 @@ def deployment(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, postgres_db: PgD
     try:
         instance.add_dynamic_partitions("topics", list(TOPICS))
         instance.event_log_storage.set_concurrency_slots(POOL, 1)
+        store = store_of(env)
+        store.initialize()  # creates the lake's schema before the workers race to
         port = free_port()
         bin_ = ROOT / "deploy" / "bin"
         webserver = start([str(bin_ / "webserver"), "-w", str(workspace), "-h", "127.0.0.1", "-p", str(port)], env,
@@ -203,7 +228,7 @@ def deployment(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, postgres_db: PgD
         workers = {name: start([str(bin_ / "worker"), name, "--concurrency", "1"], env, f"scale-{name}.log")
                    for name in WORKERS}
         procs.extend(workers.values())
-        dev = DagsterDev(proc=webserver, port=port, home=home, db_path=tmp_path / "evidence.duckdb",
+        dev = DagsterDev(proc=webserver, port=port, home=home, db_path=store.path,
                          log_path=OUTPUT_DIR / "scale-webserver.log", sim=sim, client=client, location=LOCATION)
         dev.wait_for("the webserver at /server_info", lambda: _webserver_answers(dev), STARTUP_TIMEOUT, 0.5)
         dev.wait_for(f"code location {LOCATION} to load", lambda: _location_loaded(dev), STARTUP_TIMEOUT)
