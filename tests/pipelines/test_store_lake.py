@@ -11,11 +11,11 @@ from pathlib import Path
 import pytest
 
 from aragora_pipelines import main as make_run
-from aragora_pipelines.cli import main as cli
 from aragora_pipelines.resources import open_store
 from aragora_pipelines.store import EvidenceStore, LoadContext, StoreError
 from connectors.base import Evidence
 from connectors.provenance import SourceType
+from tests.pipelines.conftest import run_cli as run
 from tests.pipelines.test_query import QUERIES
 from tests.support.legacy import v3_store
 
@@ -25,15 +25,6 @@ CTX = LoadContext(connector="LocalDocs", run_id="run-1", asset_key="evidence_loc
 def doc(i: int, content: str = "body") -> Evidence:
     return Evidence(id=f"local_docs:{i}", source_type=SourceType.DOCUMENT, source_id=str(i), title=f"circuit {i}",
                     content=f"{content} {i}", created_at="2026-01-01T00:00:00Z")
-
-
-def run(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]:
-    try:
-        status = cli(list(argv))
-    except SystemExit as exc:
-        status = int(exc.code or 0)
-    out = capsys.readouterr()
-    return status, out.out, out.err
 
 
 @pytest.fixture
